@@ -1,0 +1,151 @@
+//! Problems found in a workflow file, each tied to a span of its source.
+//!
+//! `pe check` collects every diagnostic before it reports (one pass fixes all), so the
+//! loader, the schema validator and the analyzer all push into a [`Diagnostics`] list
+//! instead of returning early.
+
+use crate::source::Span;
+
+/// What kind of problem a diagnostic reports. The code is stable: scripts match on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// A `depends_on` chain that loops back on itself.
+    DependencyCycle,
+    /// The same key twice in one mapping.
+    DuplicateKey,
+    /// The same step id twice in a fixed plan.
+    DuplicateStepId,
+    /// A duration that is not a number followed by `ms`, `s`, `m` or `h`.
+    InvalidDuration,
+    /// A schema (input, tool parameters, output) that is itself not valid JSON Schema.
+    InvalidJsonSchema,
+    /// A model reference that is not `provider/model`.
+    InvalidModelRef,
+    /// A key the format does not define.
+    UnknownKey,
+    /// A model names a provider that is neither built in nor declared.
+    UnknownProvider,
+    /// A `kind:` of provider that does not exist.
+    UnknownProviderKind,
+    /// A step refers to a step id that does not exist.
+    UnknownStep,
+    /// A step or test refers to a tool that is not declared.
+    UnknownTool,
+    /// A builtin tool name that does not exist.
+    UnknownBuiltin,
+    /// A template uses a variable that is not defined where it renders.
+    UndefinedVariable,
+    /// A required key is absent.
+    MissingKey,
+    /// A number outside its allowed range.
+    OutOfRange,
+    /// Any other structural mismatch with the schema (wrong type, pattern, enum).
+    Schema,
+    /// A template that does not parse.
+    TemplateSyntax,
+    /// A tool that declares no kind, or more than one.
+    ToolKind,
+    /// The YAML itself is malformed.
+    YamlSyntax,
+    /// YAML features the format does not accept (several documents, complex keys, tags).
+    YamlUnsupported,
+}
+
+impl Kind {
+    pub fn code(self) -> &'static str {
+        match self {
+            Kind::DependencyCycle => "pe::dependency-cycle",
+            Kind::DuplicateKey => "pe::duplicate-key",
+            Kind::DuplicateStepId => "pe::duplicate-step-id",
+            Kind::InvalidDuration => "pe::invalid-duration",
+            Kind::InvalidJsonSchema => "pe::invalid-json-schema",
+            Kind::InvalidModelRef => "pe::invalid-model-ref",
+            Kind::MissingKey => "pe::missing-key",
+            Kind::OutOfRange => "pe::out-of-range",
+            Kind::Schema => "pe::schema",
+            Kind::TemplateSyntax => "pe::template-syntax",
+            Kind::ToolKind => "pe::tool-kind",
+            Kind::UndefinedVariable => "pe::undefined-variable",
+            Kind::UnknownBuiltin => "pe::unknown-builtin",
+            Kind::UnknownKey => "pe::unknown-key",
+            Kind::UnknownProvider => "pe::unknown-provider",
+            Kind::UnknownProviderKind => "pe::unknown-provider-kind",
+            Kind::UnknownStep => "pe::unknown-step",
+            Kind::UnknownTool => "pe::unknown-tool",
+            Kind::YamlSyntax => "pe::yaml-syntax",
+            Kind::YamlUnsupported => "pe::yaml-unsupported",
+        }
+    }
+}
+
+/// One located problem.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub help: Option<String>,
+    pub kind: Kind,
+    /// Short text shown under the caret.
+    pub label: String,
+    /// The headline: what is wrong, in a sentence.
+    pub message: String,
+    pub span: Span,
+}
+
+impl Diagnostic {
+    pub fn new(kind: Kind, span: Span, message: impl Into<String>) -> Self {
+        Diagnostic {
+            help: None,
+            kind,
+            label: String::new(),
+            message: message.into(),
+            span,
+        }
+    }
+
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// The closest of `candidates` to `word`, if it is close enough to be a plausible typo.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+/// `did you mean ...?` help text, or `one of: ...` when nothing is close.
+pub fn suggestion<'a>(word: &str, candidates: &[&'a str]) -> String {
+    match did_you_mean(word, candidates.iter().copied()) {
+        Some(best) => format!("did you mean `{best}`?"),
+        None if candidates.is_empty() => "nothing is defined here".to_string(),
+        None => format!(
+            "expected one of: {}",
+            candidates
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names_only() {
+        assert_eq!(did_you_mean("max_step", ["max_steps", "parallel"]), Some("max_steps"));
+        assert_eq!(did_you_mean("zzz", ["max_steps", "parallel"]), None);
+        assert_eq!(suggestion("zzz", &["a", "b"]), "expected one of: `a`, `b`");
+    }
+}

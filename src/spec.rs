@@ -1,0 +1,683 @@
+//! The workflow file format, version 1, as serde types.
+//!
+//! These mirror `schemas/workflow.schema.json` field for field (a test fails if they drift).
+//! They are only ever built from a document that already passed the schema, and only the
+//! checker turns them into a [`crate::workflow::Workflow`], the type the engine accepts.
+//! Every struct denies unknown fields: a typo must never be silently ignored.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::duration::Duration;
+
+/// A whole workflow file.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowFile {
+    #[serde(default)]
+    pub budget: BudgetSpec,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub execute: ExecuteSpec,
+    /// Typed parameters; each is a JSON Schema with optional `default` and `description`.
+    #[serde(default)]
+    pub inputs: IndexMap<String, Value>,
+    #[serde(default)]
+    pub models: ModelsSpec,
+    pub name: String,
+    #[serde(default)]
+    pub output: OutputSpec,
+    #[serde(default)]
+    pub plan: PlanSpec,
+    #[serde(default)]
+    pub prompts: PromptsSpec,
+    #[serde(default)]
+    pub providers: IndexMap<String, ProviderSpec>,
+    #[serde(default)]
+    pub replan: ReplanSpec,
+    pub task: String,
+    #[serde(default)]
+    pub tests: Vec<TestCase>,
+    #[serde(default)]
+    pub tools: IndexMap<String, ToolSpec>,
+    pub version: u32,
+}
+
+/// The four model roles of the pipeline.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Executor,
+    Planner,
+    Replanner,
+    Synthesizer,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Planner, Role::Executor, Role::Replanner, Role::Synthesizer];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Executor => "executor",
+            Role::Planner => "planner",
+            Role::Replanner => "replanner",
+            Role::Synthesizer => "synthesizer",
+        }
+    }
+}
+
+/// A named model endpoint.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSpec {
+    /// Name of the environment variable holding the API key. Keys never live in files.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Extra HTTP headers sent with every request.
+    #[serde(default)]
+    pub headers: IndexMap<String, String>,
+    pub kind: ProviderKind,
+    #[serde(default)]
+    pub max_retries: Option<u32>,
+    /// For `scripted`: the replies file; for `local`: the GGUF file or models directory.
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Anthropic,
+    Local,
+    Ollama,
+    Openai,
+    Scripted,
+}
+
+impl ProviderKind {
+    pub const NAMES: [&'static str; 5] = ["anthropic", "local", "ollama", "openai", "scripted"];
+
+    pub fn from_name(name: &str) -> Option<ProviderKind> {
+        Some(match name {
+            "anthropic" => ProviderKind::Anthropic,
+            "local" => ProviderKind::Local,
+            "ollama" => ProviderKind::Ollama,
+            "openai" => ProviderKind::Openai,
+            "scripted" => ProviderKind::Scripted,
+            _ => return None,
+        })
+    }
+}
+
+/// `default` plus optional per-role overrides.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelsSpec {
+    #[serde(default)]
+    pub default: Option<ModelRef>,
+    #[serde(default)]
+    pub executor: Option<ModelRef>,
+    #[serde(default)]
+    pub planner: Option<ModelRef>,
+    #[serde(default)]
+    pub replanner: Option<ModelRef>,
+    #[serde(default)]
+    pub synthesizer: Option<ModelRef>,
+}
+
+impl ModelsSpec {
+    pub fn role(&self, role: Role) -> Option<&ModelRef> {
+        match role {
+            Role::Executor => self.executor.as_ref(),
+            Role::Planner => self.planner.as_ref(),
+            Role::Replanner => self.replanner.as_ref(),
+            Role::Synthesizer => self.synthesizer.as_ref(),
+        }
+    }
+}
+
+/// `provider/model`, or a mapping with settings.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum ModelRef {
+    Name(String),
+    Settings(ModelSettings),
+}
+
+impl ModelRef {
+    pub fn name(&self) -> &str {
+        match self {
+            ModelRef::Name(n) => n,
+            ModelRef::Settings(s) => &s.model,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSettings {
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    /// `provider/model`.
+    pub model: String,
+    #[serde(default)]
+    pub price: Option<Price>,
+    #[serde(default)]
+    pub seed: Option<u64>,
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    #[serde(default)]
+    pub top_p: Option<f64>,
+}
+
+/// Prices in US dollars per million tokens, for `budget.max_cost_usd`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub input_per_mtok: f64,
+    pub output_per_mtok: f64,
+}
+
+/// A tool the executor may call. Exactly one of `builtin`, `command`, `http`, `mock` is set
+/// (the checker turns it into [`crate::workflow::ToolKind`]).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolSpec {
+    #[serde(default)]
+    pub builtin: Option<String>,
+    /// argv; each element is a template over `args`, `inputs`, `env` is never consulted.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// Working directory for `command`, relative to the workflow file.
+    #[serde(default)]
+    pub cwd: Option<String>,
+    pub description: String,
+    /// Environment variables set for `command` (templated like argv).
+    #[serde(default)]
+    pub env: IndexMap<String, String>,
+    #[serde(default)]
+    pub http: Option<HttpSpec>,
+    /// Bytes of output kept; the rest is cut with a marker.
+    #[serde(default)]
+    pub max_output_bytes: Option<u64>,
+    #[serde(default)]
+    pub mock: Option<MockSpec>,
+    #[serde(default)]
+    pub on_error: OnError,
+    /// JSON Schema of the arguments object.
+    #[serde(default)]
+    pub parameters: Option<Value>,
+    #[serde(default)]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// The model sees the error and may try again.
+    #[default]
+    Continue,
+    /// The step fails at once.
+    FailStep,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSpec {
+    /// A JSON value whose strings are templates, or one template string.
+    #[serde(default)]
+    pub body: Option<Value>,
+    #[serde(default)]
+    pub headers: IndexMap<String, String>,
+    #[serde(default = "default_method")]
+    pub method: String,
+    pub url: String,
+}
+
+fn default_method() -> String {
+    "GET".to_string()
+}
+
+/// A mock tool: one fixed result, or cases matched on the arguments.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum MockSpec {
+    Fixed(String),
+    Cases(MockCases),
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MockCases {
+    #[serde(default)]
+    pub cases: Vec<MockCase>,
+    /// Error text when no case matches (makes the call fail).
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Result when no case matches; a string is a template over `args` and `inputs`.
+    #[serde(default)]
+    pub result: Option<Value>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MockCase {
+    /// The call fails with this text.
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub result: Option<Value>,
+    /// Matches only the first N calls that fit `when` (e.g. fail once, then succeed).
+    #[serde(default)]
+    pub times: Option<u32>,
+    /// Argument values that must all be equal for the case to apply.
+    #[serde(default)]
+    pub when: IndexMap<String, Value>,
+}
+
+/// Per-role prompt templates; a missing one uses the built-in default.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptsSpec {
+    #[serde(default)]
+    pub executor: Option<String>,
+    #[serde(default)]
+    pub planner: Option<String>,
+    #[serde(default)]
+    pub replanner: Option<String>,
+    #[serde(default)]
+    pub synthesizer: Option<String>,
+}
+
+impl PromptsSpec {
+    pub fn role(&self, role: Role) -> Option<&String> {
+        match role {
+            Role::Executor => self.executor.as_ref(),
+            Role::Planner => self.planner.as_ref(),
+            Role::Replanner => self.replanner.as_ref(),
+            Role::Synthesizer => self.synthesizer.as_ref(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanSpec {
+    #[serde(default)]
+    pub approve: bool,
+    /// How often an invalid plan is re-asked before the run fails.
+    #[serde(default = "default_plan_attempts")]
+    pub max_attempts: u32,
+    #[serde(default = "default_concurrency")]
+    pub max_concurrency: u32,
+    #[serde(default = "default_max_steps")]
+    pub max_steps: u32,
+    #[serde(default)]
+    pub parallel: bool,
+    /// A fixed plan: the planner is not called.
+    #[serde(default)]
+    pub steps: Option<Vec<StepSpec>>,
+}
+
+impl Default for PlanSpec {
+    fn default() -> Self {
+        PlanSpec {
+            approve: false,
+            max_attempts: default_plan_attempts(),
+            max_concurrency: default_concurrency(),
+            max_steps: default_max_steps(),
+            parallel: false,
+            steps: None,
+        }
+    }
+}
+
+fn default_plan_attempts() -> u32 {
+    3
+}
+fn default_concurrency() -> u32 {
+    4
+}
+fn default_max_steps() -> u32 {
+    7
+}
+
+/// One step of a plan (fixed in the file, or written by the planner).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    pub description: String,
+    #[serde(default)]
+    pub expected: Option<String>,
+    pub id: String,
+    #[serde(default)]
+    pub tool: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteSpec {
+    #[serde(default)]
+    pub context: ContextMode,
+    #[serde(default = "default_iterations")]
+    pub max_iterations: u32,
+    #[serde(default)]
+    pub step_timeout: Option<Duration>,
+}
+
+impl Default for ExecuteSpec {
+    fn default() -> Self {
+        ExecuteSpec {
+            context: ContextMode::default(),
+            max_iterations: default_iterations(),
+            step_timeout: None,
+        }
+    }
+}
+
+fn default_iterations() -> u32 {
+    5
+}
+
+/// Which earlier results a step's prompt includes.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ContextMode {
+    All,
+    #[default]
+    Dependencies,
+    None,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplanSpec {
+    #[serde(default = "default_max_replans")]
+    pub max_replans: u32,
+    #[serde(default)]
+    pub on_step_failure: StepFailurePolicy,
+    #[serde(default)]
+    pub when: ReplanWhen,
+}
+
+impl Default for ReplanSpec {
+    fn default() -> Self {
+        ReplanSpec {
+            max_replans: default_max_replans(),
+            on_step_failure: StepFailurePolicy::default(),
+            when: ReplanWhen::default(),
+        }
+    }
+}
+
+fn default_max_replans() -> u32 {
+    2
+}
+
+/// One trigger or a list of them.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum ReplanWhen {
+    One(ReplanTrigger),
+    Many(Vec<ReplanTrigger>),
+}
+
+impl Default for ReplanWhen {
+    fn default() -> Self {
+        ReplanWhen::One(ReplanTrigger::OnFailure)
+    }
+}
+
+impl ReplanWhen {
+    pub fn contains(&self, trigger: ReplanTrigger) -> bool {
+        match self {
+            ReplanWhen::One(t) => *t == trigger,
+            ReplanWhen::Many(ts) => ts.contains(&trigger),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplanTrigger {
+    AfterEachStep,
+    AfterPlan,
+    Never,
+    OnFailure,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepFailurePolicy {
+    #[serde(default)]
+    pub retries: u32,
+    #[serde(default)]
+    pub then: FailureAction,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureAction {
+    Abort,
+    #[default]
+    Replan,
+    Skip,
+}
+
+/// Hard limits; hitting one ends the run with `budget_exhausted`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetSpec {
+    #[serde(default)]
+    pub max_cost_usd: Option<f64>,
+    #[serde(default)]
+    pub max_llm_calls: Option<u64>,
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+    #[serde(default)]
+    pub per_role: IndexMap<Role, RoleBudget>,
+    #[serde(default)]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleBudget {
+    #[serde(default)]
+    pub max_cost_usd: Option<f64>,
+    #[serde(default)]
+    pub max_llm_calls: Option<u64>,
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    /// How often an answer that fails `schema` is sent back for repair.
+    #[serde(default = "default_repairs")]
+    pub max_repairs: u32,
+    #[serde(default)]
+    pub schema: Option<Value>,
+}
+
+impl Default for OutputSpec {
+    fn default() -> Self {
+        OutputSpec {
+            max_repairs: default_repairs(),
+            schema: None,
+        }
+    }
+}
+
+fn default_repairs() -> u32 {
+    2
+}
+
+/// An offline case for `pe test`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestCase {
+    /// A cassette recorded with `pe exec --record`, relative to the workflow.
+    #[serde(default)]
+    pub cassette: Option<String>,
+    #[serde(default)]
+    pub expect: Expectation,
+    #[serde(default)]
+    pub inputs: IndexMap<String, Value>,
+    pub name: String,
+    /// Scripted model replies: a file path, or the replies inline.
+    #[serde(default)]
+    pub replies: Option<RepliesSource>,
+    /// Stubbed tool results replacing the tools' own behaviour in this case.
+    #[serde(default)]
+    pub tools: IndexMap<String, MockSpec>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum RepliesSource {
+    File(String),
+    Inline(ScriptedReplies),
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    /// Values the final output must contain (a subset match on objects).
+    #[serde(default)]
+    pub output: Option<Value>,
+    /// A substring the final output (as text) must contain.
+    #[serde(default)]
+    pub output_contains: Option<String>,
+    #[serde(default)]
+    pub replans: Option<u32>,
+    #[serde(default)]
+    pub status: Option<RunStatus>,
+    /// Final state of named steps.
+    #[serde(default)]
+    pub steps: IndexMap<String, StepStatus>,
+    /// How many times each named tool was called.
+    #[serde(default)]
+    pub tool_calls: IndexMap<String, u32>,
+}
+
+/// Terminal statuses of a run (SPEC §2).
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Aborted,
+    AwaitingApproval,
+    BudgetExhausted,
+    Completed,
+    Failed,
+    Rejected,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Aborted => "aborted",
+            RunStatus::AwaitingApproval => "awaiting_approval",
+            RunStatus::BudgetExhausted => "budget_exhausted",
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Rejected => "rejected",
+        }
+    }
+
+    /// Process exit code (SPEC §4).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            RunStatus::Completed => 0,
+            RunStatus::Aborted | RunStatus::Failed => 1,
+            RunStatus::BudgetExhausted => 4,
+            RunStatus::AwaitingApproval | RunStatus::Rejected => 5,
+        }
+    }
+}
+
+/// Step states (SPEC §2).
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    Failed,
+    Pending,
+    Running,
+    Skipped,
+    Succeeded,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Failed => "failed",
+            StepStatus::Pending => "pending",
+            StepStatus::Running => "running",
+            StepStatus::Skipped => "skipped",
+            StepStatus::Succeeded => "succeeded",
+        }
+    }
+}
+
+/// Replies of the `scripted` provider, per role. Each role's list is consumed in order;
+/// a reply with `when` is used only for a prompt containing that text.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptedReplies {
+    #[serde(default)]
+    pub executor: Vec<ScriptedReply>,
+    #[serde(default)]
+    pub planner: Vec<ScriptedReply>,
+    #[serde(default)]
+    pub replanner: Vec<ScriptedReply>,
+    #[serde(default)]
+    pub synthesizer: Vec<ScriptedReply>,
+}
+
+/// One scripted model turn: exactly one of `text`, `json`, `tool_calls`, `error`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptedReply {
+    /// Simulates a provider failure with this message.
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub json: Option<Value>,
+    /// May be used any number of times (it is not consumed).
+    #[serde(default)]
+    pub repeat: bool,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub tool_calls: Option<Vec<ScriptedToolCall>>,
+    /// Token counts to report; estimated from the text when absent.
+    #[serde(default)]
+    pub usage: Option<ScriptedUsage>,
+    /// Only used for a prompt that contains this text.
+    #[serde(default)]
+    pub when: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptedToolCall {
+    #[serde(default)]
+    pub arguments: Value,
+    pub name: String,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptedUsage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
