@@ -114,11 +114,14 @@ impl Diagnostic {
 
 /// The closest of `candidates` to `word`, if it is close enough to be a plausible typo.
 pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    // An edit distance up to a third of the word: catches `max_step`, `opneai`, `versoin`
+    // without claiming `max_iterations` was meant to be `max_steps`.
+    let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
-        .map(|c| (strsim::jaro_winkler(word, c), c))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|c| (strsim::damerau_levenshtein(word, c), c))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, _)| *distance)
         .map(|(_, c)| c)
 }
 

@@ -1,9 +1,69 @@
 //! `pe`: interpret declarative plan-and-execute workflows for LLM agents.
+//!
+//! Data flows one way: a file is loaded with positions ([`source`], [`yaml`]), validated
+//! ([`schema`], [`analyze`], via [`check`]) into a [`workflow::Workflow`], which the engine
+//! runs, emitting events into the run journal. Rendering happens only in [`render`] and the
+//! [`commands`].
 
+pub mod analyze;
+pub mod check;
+pub mod cli;
+pub mod commands;
 pub mod diagnostic;
 pub mod duration;
+pub mod error;
+pub mod render;
 pub mod schema;
 pub mod source;
 pub mod spec;
 pub mod template;
+pub mod tool;
+pub mod workflow;
 pub mod yaml;
+
+use std::io::Write;
+
+use cli::{Cli, Command};
+
+/// Runs one command line and returns the process exit code.
+pub fn run(cli: Cli) -> u8 {
+    let result = match cli.command {
+        Command::Check(args) => commands::check::run(&args),
+        Command::Exec(_args) => Err(error::Error::Usage {
+            message: "`pe exec` is not built yet".into(),
+        }),
+        Command::Schema => {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(schema::WORKFLOW_SCHEMA.as_bytes());
+            Ok(error::exit::COMPLETED)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            report(&e);
+            e.code()
+        }
+    }
+}
+
+/// Prints an error that ended a command to stderr.
+pub fn report(e: &error::Error) {
+    use std::io::IsTerminal;
+    let mut err = std::io::stderr().lock();
+    match e {
+        error::Error::InvalidWorkflow {
+            diagnostics,
+            file,
+        } => {
+            let color = std::io::stderr().is_terminal();
+            for d in diagnostics {
+                let _ = write!(err, "{}", render::diagnostic::render(file, d, color));
+            }
+            let _ = writeln!(err, "error: {e}");
+        }
+        _ => {
+            let _ = writeln!(err, "error: {e}");
+        }
+    }
+}

@@ -58,10 +58,16 @@ fn describe(doc: &Document, error: &ValidationError<'_>, diags: &mut Vec<Diagnos
             for key in unexpected {
                 let child = format!("{pointer}/{}", escape_pointer(key));
                 failed.push(child.clone());
+                let help = match (crate::diagnostic::did_you_mean(key, allowed.iter().copied()), section_of(key)) {
+                    (None, Some(section)) if pointer.matches('/').count() <= 1 => {
+                        format!("`{key}` belongs under `{section}`, not here")
+                    }
+                    _ => suggestion(key, &allowed),
+                };
                 diags.push(
                     Diagnostic::new(Kind::UnknownKey, doc.key_span(&child), format!("unknown key `{key}` in {what}"))
                         .label("not a known key")
-                        .help(suggestion(key, &allowed)),
+                        .help(help),
                 );
             }
         }
@@ -295,6 +301,14 @@ fn allowed_keys(error: &ValidationError<'_>) -> Vec<String> {
         .and_then(Value::as_object)
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default()
+}
+
+/// The top-level section that defines `key`, for keys written in the wrong section.
+fn section_of(key: &str) -> Option<&'static str> {
+    let root = schema_json().get("properties")?.as_object()?;
+    root.iter()
+        .find(|(_, sub)| sub.get("properties").and_then(|p| p.get(key)).is_some())
+        .map(|(name, _)| name.as_str())
 }
 
 fn is_duration(error: &ValidationError<'_>) -> bool {

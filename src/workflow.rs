@@ -38,7 +38,7 @@ impl Workflow {
 }
 
 /// A resolved model reference: which provider serves which model, with what settings.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct ModelChoice {
     /// The provider's kind (the API it speaks).
     pub kind: ProviderKind,

@@ -1,0 +1,134 @@
+//! The one validator shared by `pe check`, `pe exec` and `pe test`: YAML with positions,
+//! then the JSON Schema, then semantic analysis. Every problem is collected before anything
+//! is reported.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::analyze;
+use crate::diagnostic::Diagnostic;
+use crate::error::Error;
+use crate::schema;
+use crate::source::Source;
+use crate::spec::WorkflowFile;
+use crate::workflow::Workflow;
+use crate::yaml;
+
+/// The outcome of checking one source: the workflow when valid, and every diagnostic.
+#[derive(Debug)]
+pub struct Checked {
+    pub diagnostics: Vec<Diagnostic>,
+    pub workflow: Option<Workflow>,
+}
+
+/// Checks a source that is already in memory.
+pub fn check_source(source: &Source) -> Checked {
+    let mut diags = Vec::new();
+    let doc = yaml::parse(source, &mut diags);
+    let syntax_failed = diags.iter().any(|d| d.kind == crate::diagnostic::Kind::YamlSyntax);
+    let mut workflow = None;
+    if !syntax_failed {
+        let failed = schema::validate(&doc, &mut diags);
+        // Analyze what the schema accepted, so a typo in one place does not hide a broken
+        // reference in another: drop failing nodes that have defaults, then try the types.
+        if let Some(file) = salvage(&doc.value, &failed) {
+            let clean = diags.is_empty();
+            let analyzed = analyze::analyze(file, &doc, source, &mut diags);
+            if clean {
+                workflow = analyzed;
+            }
+        }
+    }
+    diags.sort_by_key(|d| (d.span.offset, d.kind));
+    diags.dedup();
+    if !diags.is_empty() {
+        workflow = None;
+    }
+    Checked {
+        diagnostics: diags,
+        workflow,
+    }
+}
+
+/// Reads and checks a workflow file: the entry point of `exec` and `test`.
+pub fn load_workflow(path: &Path) -> Result<Workflow, Error> {
+    let source = read_source(path)?;
+    let checked = check_source(&source);
+    match checked.workflow {
+        Some(w) => Ok(w),
+        None => Err(Error::InvalidWorkflow {
+            diagnostics: checked.diagnostics,
+            file: Box::new(source),
+        }),
+    }
+}
+
+/// Reads a file named on the command line, with a usage error naming it when that fails.
+pub fn read_source(path: &Path) -> Result<Source, Error> {
+    Source::read(path).map_err(|e| Error::Read {
+        path: path.display().to_string(),
+        reason: match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file".to_string(),
+            std::io::ErrorKind::InvalidData => "the file is not UTF-8 text".to_string(),
+            _ => e.to_string(),
+        },
+    })
+}
+
+/// Types as much of a document as possible: nodes the schema rejected are dropped, and while
+/// deserializing still fails, the entry around the failure is dropped too (a tool missing its
+/// description disappears; the rest of the file is still analyzed). Required top-level keys
+/// get placeholders since the schema already reported them.
+fn salvage(value: &Value, failed: &[String]) -> Option<WorkflowFile> {
+    let mut pruned = value.clone();
+    for pointer in failed {
+        remove_pointer(&mut pruned, pointer);
+    }
+    if let Value::Object(root) = &mut pruned {
+        root.entry("version").or_insert(Value::from(1));
+        root.entry("name").or_insert(Value::from("unnamed"));
+        root.entry("task").or_insert(Value::from(""));
+    }
+    // Each round removes at least one node, so this ends; the bound is only a backstop.
+    for _ in 0..64 {
+        let attempt = serde_path_to_error::deserialize::<_, WorkflowFile>(pruned.clone());
+        match attempt {
+            Ok(file) => return Some(file),
+            Err(e) => {
+                let mut pointer = String::new();
+                for seg in e.path().iter() {
+                    if let serde_path_to_error::Segment::Seq { index } = seg {
+                        pointer.push_str(&format!("/{index}"));
+                    } else if let serde_path_to_error::Segment::Map { key } | serde_path_to_error::Segment::Enum { variant: key } = seg {
+                        pointer.push('/');
+                        pointer.push_str(&crate::yaml::escape_pointer(key));
+                    }
+                }
+                // "missing field" points at the mapping that lacks it: drop that mapping.
+                if e.inner().to_string().starts_with("missing field") && !pointer.is_empty() {
+                    remove_pointer(&mut pruned, &pointer);
+                } else if !remove_pointer(&mut pruned, &pointer) {
+                    return None;
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Removes the node at a JSON pointer when its parent is a mapping. Array elements are left in
+/// place (removing one would shift its siblings' pointers).
+/// Returns whether something was removed.
+fn remove_pointer(value: &mut Value, pointer: &str) -> bool {
+    let Some((parent, last)) = pointer.rsplit_once('/') else { return false };
+    let key = last.replace("~1", "/").replace("~0", "~");
+    match value.pointer_mut(parent) {
+        Some(Value::Object(map)) => map.shift_remove(&key).is_some(),
+        Some(Value::Array(items)) if parent.is_empty() || !items.is_empty() => {
+            // An element of a list cannot go without shifting its siblings; drop the list.
+            remove_pointer(value, parent)
+        }
+        _ => false,
+    }
+}

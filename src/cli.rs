@@ -1,0 +1,81 @@
+//! Command-line arguments. Parsing only: no I/O happens here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Interpret declarative plan-and-execute workflows for LLM agents.
+///
+/// A workflow is one YAML file declaring tools, model roles, prompts, budgets and a replan
+/// policy. `pe check` validates it; `pe exec` runs planner → executor → replanner →
+/// synthesizer. Results go to stdout, progress and diagnostics to stderr.
+///
+/// Exit codes: 0 completed · 1 run failed or aborted · 2 usage error or bad input ·
+/// 3 invalid workflow · 4 budget exhausted or timed out · 5 awaiting approval or rejected.
+#[derive(Debug, Parser)]
+#[command(name = "pe", version, about, long_about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate workflow files and report every problem with file:line:col.
+    ///
+    /// Checks the YAML, the JSON Schema, and what a schema cannot express: references to
+    /// undefined tools, providers and steps, dependency cycles, template syntax and
+    /// variables. Exit 0 when every file is valid, 3 when any is not.
+    Check(CheckArgs),
+    /// Run a workflow: plan, execute the steps, replan, synthesize the answer.
+    Exec(ExecArgs),
+    /// Print the workflow JSON Schema (the file format, for editors and other validators).
+    Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Workflow files to check.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Output format for diagnostics.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Source excerpts with carets, on stderr.
+    Human,
+    /// One JSON document on stdout: files, and diagnostics with line, column, code and help.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The workflow file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Set an input: `--input version=1.4.2` (repeatable). Values are parsed as YAML scalars
+    /// when the input's type is not string.
+    #[arg(long = "input", short = 'i', value_name = "KEY=VALUE")]
+    pub inputs: Vec<String>,
+    /// Read inputs from a YAML or JSON file (a mapping); `--input` overrides it.
+    #[arg(long, value_name = "FILE")]
+    pub inputs_file: Option<PathBuf>,
+    /// Print one JSON document with the status, output, steps and usage on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Override a model: `--model openai/gpt-4o` for every role, or `--model planner=openai/gpt-4o`.
+    #[arg(long = "model", short = 'm', value_name = "[ROLE=]PROVIDER/MODEL")]
+    pub models: Vec<String>,
+    /// Make the plan, print it, and stop before executing anything.
+    #[arg(long)]
+    pub plan_only: bool,
+    /// Approve the plan without asking (for `plan.approve: true`).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Where runs are recorded (default: `.pe/` in the current directory).
+    #[arg(long, value_name = "DIR", env = "PE_HOME")]
+    pub store: Option<PathBuf>,
+}

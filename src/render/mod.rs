@@ -1,0 +1,4 @@
+//! Everything the user sees: diagnostics, progress, results. The library never prints
+//! elsewhere.
+
+pub mod diagnostic;
