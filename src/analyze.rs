@@ -94,11 +94,7 @@ impl Analyzer<'_> {
         for (name, schema) in &self.file.inputs {
             let pointer = format!("/inputs/{}", escape_pointer(name));
             if let Err(problem) = check_user_schema(schema) {
-                self.push(
-                    Diagnostic::new(Kind::InvalidJsonSchema, self.doc.key_span(&pointer), format!("input `{name}` is not a valid JSON Schema"))
-                        .label("invalid schema")
-                        .help(problem),
-                );
+                self.schema_problem(&pointer, problem, format!("input `{name}` is not a valid JSON Schema"));
                 continue;
             }
             if let Some(default) = schema.get("default") {
@@ -184,15 +180,8 @@ impl Analyzer<'_> {
             let parameters = match (&spec.parameters, &kind) {
                 (Some(p), _) => {
                     if let Err(problem) = check_user_schema(p) {
-                        self.push(
-                            Diagnostic::new(
-                                Kind::InvalidJsonSchema,
-                                self.doc.key_span(&format!("{base}/parameters")),
-                                format!("the parameters of tool `{name}` are not a valid JSON Schema"),
-                            )
-                            .label("invalid schema")
-                            .help(problem),
-                        );
+                        let what = format!("the parameters of tool `{name}` are not a valid JSON Schema");
+                        self.schema_problem(&format!("{base}/parameters"), problem, what);
                     }
                     p.clone()
                 }
@@ -213,6 +202,17 @@ impl Analyzer<'_> {
             );
         }
         out
+    }
+
+    /// Reports an invalid embedded schema at the offending node inside it.
+    fn schema_problem(&mut self, base: &str, problem: crate::schema::UserSchemaProblem, message: String) {
+        let inner = format!("{base}{}", problem.pointer);
+        let span = if problem.pointer.is_empty() { self.doc.key_span(base) } else { self.doc.value_span(&inner) };
+        self.push(
+            Diagnostic::new(Kind::InvalidJsonSchema, span, message)
+                .label("invalid schema")
+                .help(problem.message),
+        );
     }
 
     fn mock_templates(&mut self, pointer: &str, mock: &crate::spec::MockSpec, params: Option<Option<&Value>>) {
@@ -397,6 +397,13 @@ impl Analyzer<'_> {
                 first.insert(&step.id, i);
             }
         }
+        // Step texts are templates over `inputs`, like the task.
+        for (i, step) in steps.iter().enumerate() {
+            self.template(&format!("/plan/steps/{i}/description"), &step.description, vars::TASK, None);
+            if let Some(expected) = &step.expected {
+                self.template(&format!("/plan/steps/{i}/expected"), expected, vars::TASK, None);
+            }
+        }
         let ids: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
         let tools: Vec<&str> = self.file.tools.keys().map(String::as_str).collect();
         for (i, step) in steps.iter().enumerate() {
@@ -439,11 +446,7 @@ impl Analyzer<'_> {
     fn output(&mut self) {
         if let Some(schema) = &self.file.output.schema {
             if let Err(problem) = check_user_schema(schema) {
-                self.push(
-                    Diagnostic::new(Kind::InvalidJsonSchema, self.doc.key_span("/output/schema"), "`output.schema` is not a valid JSON Schema")
-                        .label("invalid schema")
-                        .help(problem),
-                );
+                self.schema_problem("/output/schema", problem, "`output.schema` is not a valid JSON Schema".into());
             }
         }
     }

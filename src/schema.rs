@@ -41,10 +41,32 @@ pub fn validate(doc: &Document, diags: &mut Vec<Diagnostic>) -> Vec<String> {
     failed
 }
 
+/// Why a schema embedded in a workflow is not valid JSON Schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSchemaProblem {
+    pub message: String,
+    /// JSON pointer inside the embedded schema.
+    pub pointer: String,
+}
+
 /// Checks that `schema` (an input, tool parameters or output schema) is valid JSON Schema.
-pub fn check_user_schema(schema: &Value) -> Result<(), String> {
-    jsonschema::draft202012::meta::validate(schema).map_err(|e| e.to_string())?;
-    jsonschema::draft202012::new(schema).map(|_| ()).map_err(|e| e.to_string())
+pub fn check_user_schema(schema: &Value) -> Result<(), UserSchemaProblem> {
+    if let Err(e) = jsonschema::draft202012::meta::validate(schema) {
+        let pointer = e.instance_path().as_str().to_string();
+        let message = if pointer.ends_with("/type") {
+            format!(
+                "{} is not a JSON Schema type; use one of: string, number, integer, boolean, object, array, null",
+                e.instance()
+            )
+        } else {
+            e.to_string()
+        };
+        return Err(UserSchemaProblem { message, pointer });
+    }
+    jsonschema::draft202012::new(schema).map(|_| ()).map_err(|e| UserSchemaProblem {
+        message: e.to_string(),
+        pointer: e.instance_path().as_str().to_string(),
+    })
 }
 
 fn describe(doc: &Document, error: &ValidationError<'_>, diags: &mut Vec<Diagnostic>, failed: &mut Vec<String>) {
@@ -73,8 +95,10 @@ fn describe(doc: &Document, error: &ValidationError<'_>, diags: &mut Vec<Diagnos
         }
         ValidationErrorKind::Required { property } => {
             let key = property.as_str().unwrap_or_default();
+            // A key missing at the top is reported at the start of the file, not on all of it.
+            let span = if pointer.is_empty() { crate::source::Span::new(0, 0) } else { doc.key_span(&pointer) };
             diags.push(
-                Diagnostic::new(Kind::MissingKey, doc.key_span(&pointer), format!("{what} is missing required key `{key}`"))
+                Diagnostic::new(Kind::MissingKey, span, format!("{what} is missing required key `{key}`"))
                     .label(format!("`{key}` is required here")),
             );
             failed.push(pointer);
@@ -96,8 +120,15 @@ fn describe(doc: &Document, error: &ValidationError<'_>, diags: &mut Vec<Diagnos
                 Some(s) => suggestion(s, &options),
                 None => suggestion("", &options),
             };
+            let kind = if pointer.starts_with("/providers/") && pointer.ends_with("/kind") {
+                Kind::UnknownProviderKind
+            } else if pointer.starts_with("/tools/") && pointer.ends_with("/builtin") {
+                Kind::UnknownBuiltin
+            } else {
+                Kind::Schema
+            };
             diags.push(
-                Diagnostic::new(Kind::Schema, doc.value_span(&pointer), format!("{got} is not a valid value for {what}"))
+                Diagnostic::new(kind, doc.value_span(&pointer), format!("{got} is not a valid value for {what}"))
                     .label("not allowed here")
                     .help(help),
             );

@@ -1,0 +1,67 @@
+//! `pe check` speed: a large generated workflow (~5,000 lines, 200 tools) checked in process,
+//! and process start-up to exit for a small file. Run with `cargo bench --bench check`.
+//! Figures are medians over many runs; the README quotes them with the machine they ran on.
+
+use std::fmt::Write as _;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn large_workflow(tools: usize) -> String {
+    let mut y = String::from(
+        "version: 1\nname: big\ndescription: generated\ninputs:\n  version: {type: string, default: 1.0.0}\ntask: 'Release {{ inputs.version }}'\ntools:\n",
+    );
+    for i in 0..tools {
+        let _ = write!(
+            y,
+            "  tool_{i}:\n    description: Tool number {i} does one specific thing to the release.\n    parameters:\n      type: object\n      properties:\n        version: {{type: string, description: Version to act on}}\n        target: {{type: string, enum: [staging, production]}}\n        force: {{type: boolean}}\n      required: [version, target]\n    command:\n      - ./scripts/tool_{i}.sh\n      - '--version={{{{ args.version }}}}'\n      - '--target={{{{ args.target }}}}'\n      - '--service={{{{ inputs.version }}}}'\n    env:\n      RELEASE: '{{{{ args.version }}}}'\n    timeout: 2m\n    on_error: fail_step\n"
+        );
+    }
+    y.push_str("plan:\n  max_steps: 100\n  parallel: true\n  steps:\n");
+    for i in 0..100 {
+        let dep = if i == 0 { String::new() } else { format!(", depends_on: [s{}]", i - 1) };
+        let _ = writeln!(y, "    - {{id: s{i}, description: Step {i} of the release, tool: tool_{i}{dep}}}");
+    }
+    y.push_str("budget:\n  max_llm_calls: 400\n");
+    y
+}
+
+fn median(mut xs: Vec<Duration>) -> Duration {
+    xs.sort();
+    xs[xs.len() / 2]
+}
+
+fn main() {
+    let text = large_workflow(200);
+    let lines = text.lines().count();
+    let source = pe::source::Source::new("big.yaml".into(), "big.yaml".into(), text.clone());
+    let checked = pe::check::check_source(&source);
+    assert!(checked.diagnostics.is_empty(), "generated workflow must be valid: {:?}", checked.diagnostics.first());
+    let runs: Vec<Duration> = (0..30)
+        .map(|_| {
+            let t = Instant::now();
+            let c = pe::check::check_source(&source);
+            assert!(c.workflow.is_some());
+            t.elapsed()
+        })
+        .collect();
+    println!("check, in process: {lines} lines, 200 tools: median {:.2} ms over 30 runs", median(runs).as_secs_f64() * 1e3);
+
+    let dir = std::env::temp_dir().join(format!("pe-bench-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let big = dir.join("big.yaml");
+    let _ = std::fs::write(&big, &text);
+    let small = concat!(env!("CARGO_MANIFEST_DIR"), "/workflows/research-compare.yaml");
+    let exe = env!("CARGO_BIN_EXE_pe");
+    for (label, file) in [("pe check (process) small file", small.to_string()), ("pe check (process) large file", big.display().to_string())] {
+        let runs: Vec<Duration> = (0..30)
+            .map(|_| {
+                let t = Instant::now();
+                let status = Command::new(exe).args(["check", &file]).output().expect("run pe").status;
+                assert!(status.success());
+                t.elapsed()
+            })
+            .collect();
+        println!("{label}: start-up to exit median {:.2} ms over 30 runs", median(runs).as_secs_f64() * 1e3);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
