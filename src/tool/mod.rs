@@ -5,9 +5,47 @@
 //! Model-chosen arguments are data: they are substituted into argv elements, URLs and bodies
 //! after parsing, never through a shell.
 
+mod builtin;
+pub mod calculator;
+mod command;
+mod files;
+mod http;
+mod mock;
+mod toolbox;
+pub mod truncate;
+
 use std::path::PathBuf;
 
+use serde::Serialize;
 use serde_json::Value;
+
+pub use toolbox::Toolbox;
+
+/// One way of running a tool. The [`Toolbox`] validates arguments and applies the timeout
+/// before a runner sees a call, so runners only do their kind's work; they are shared by
+/// concurrent steps, hence `Send + Sync` and `&self`.
+#[async_trait::async_trait]
+pub trait ToolRunner: Send + Sync {
+    /// Runs the tool once. Dropping the future cancels the call (used for timeouts): a
+    /// runner must not leave work behind when that happens.
+    async fn call(&self, args: &Value, ctx: &ToolContext) -> Result<ToolOutput, ToolError>;
+}
+
+/// What the model is shown about a tool: enough to choose it and write its arguments.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ToolDefinition {
+    pub description: String,
+    pub name: String,
+    /// JSON Schema of the arguments object.
+    pub parameters: Value,
+}
+
+/// The variables a tool's templates (argv, env, URL, headers, body, mock results) see.
+/// Only the model's `args` and the run's `inputs`: never the process environment, so a
+/// template cannot leak a secret into a model-visible string.
+pub fn template_context(args: &Value, ctx: &ToolContext) -> Value {
+    serde_json::json!({"args": args, "inputs": ctx.inputs})
+}
 
 /// What a tool call sees besides its arguments.
 #[derive(Clone, Debug)]
@@ -43,4 +81,27 @@ pub enum ToolError {
     /// Occurs when the tool did not finish within its `timeout`.
     #[error("`{tool}` timed out after {after}")]
     TimedOut { tool: String, after: String },
+}
+
+impl ToolContext {
+    /// The workflow's directory as an absolute path. A workflow named without a directory
+    /// (`pe exec wf.yaml`) has an empty parent, which must mean the current directory, and
+    /// a relative root would be resolved twice once a command changes into it.
+    pub fn root(&self) -> PathBuf {
+        let dir = if self.workflow_dir.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            self.workflow_dir.as_path()
+        };
+        std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
+    }
+}
+
+impl ToolError {
+    /// A [`ToolError::Failed`] with this message.
+    pub fn failed(message: impl Into<String>) -> ToolError {
+        ToolError::Failed {
+            message: message.into(),
+        }
+    }
 }

@@ -8,7 +8,7 @@
 
 use super::ToolOutput;
 
-/// Bytes of the end of a stream kept for error messages ("exited with code 1: <tail>").
+/// Bytes of the end of a stream kept for error messages (`exited with code 1; stderr: ...`).
 pub const ERROR_TAIL_BYTES: usize = 2048;
 
 /// The text appended to cut output. Kept in one place so every tool says it the same way.
@@ -43,7 +43,8 @@ impl Capture {
         self.head.extend_from_slice(&bytes[..room.min(bytes.len())]);
         if bytes.len() >= ERROR_TAIL_BYTES {
             self.tail.clear();
-            self.tail.extend_from_slice(&bytes[bytes.len() - ERROR_TAIL_BYTES..]);
+            self.tail
+                .extend_from_slice(&bytes[bytes.len() - ERROR_TAIL_BYTES..]);
         } else {
             self.tail.extend_from_slice(bytes);
             // Compact only once the tail doubled, so pushing stays amortized O(1).
@@ -76,7 +77,11 @@ impl Capture {
     /// anything was dropped. Invalid UTF-8 is replaced, never an error: tools print bytes.
     pub fn into_output(self) -> ToolOutput {
         let cut = self.total > self.head.len() as u64;
-        let bytes = if cut { strip_partial_char(&self.head) } else { &self.head[..] };
+        let bytes = if cut {
+            strip_partial_char(&self.head)
+        } else {
+            &self.head[..]
+        };
         let (mut content, used) = decode_prefix(bytes, self.limit);
         let omitted = self.total - used as u64;
         if omitted > 0 {
@@ -94,9 +99,10 @@ impl Capture {
         let max = max.min(ERROR_TAIL_BYTES);
         let start = self.tail.len().saturating_sub(max);
         let mut bytes = &self.tail[start..];
-        // The cut may have split a character: skip its continuation bytes.
-        let kept = self.total.min(self.tail.len() as u64) as usize;
-        if start > 0 || (self.total as usize) > kept {
+        // Unless these bytes are the whole stream, the cut may have split a character:
+        // skip its continuation bytes.
+        let whole_stream = start == 0 && self.total == self.tail.len() as u64;
+        if !whole_stream {
             while let [first, rest @ ..] = bytes {
                 if (first & 0b1100_0000) != 0b1000_0000 {
                     break;
@@ -176,7 +182,10 @@ pub fn floor_char_boundary(text: &str, at: usize) -> usize {
     if at >= text.len() {
         return text.len();
     }
-    (0..=at).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0)
+    (0..=at)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -215,7 +224,10 @@ mod tests {
         assert!(capture.tail.len() <= 2 * ERROR_TAIL_BYTES);
         assert_eq!(capture.total(), 10_000_000);
         let out = capture.into_output();
-        assert_eq!(out.content, format!("{}{}", "x".repeat(100), marker(9_999_900)));
+        assert_eq!(
+            out.content,
+            format!("{}{}", "x".repeat(100), marker(9_999_900))
+        );
     }
 
     #[test]
@@ -243,7 +255,10 @@ mod tests {
         let tail = capture.tail_text(20);
         assert!(tail.ends_with("line 998\nline 999"), "{tail}");
         let (lead, rest) = tail.split_once('\n').unwrap();
-        assert_eq!(lead, format!("[... {} earlier bytes left out ...]", capture.total() - 20));
+        assert_eq!(
+            lead,
+            format!("[... {} earlier bytes left out ...]", capture.total() - 20)
+        );
         assert_eq!(rest.len(), 19); // 20 bytes minus the trailing newline trimmed
         let mut short = Capture::new(10);
         short.push(b"boom\n");
@@ -254,6 +269,9 @@ mod tests {
     fn tail_never_starts_inside_a_character() {
         let mut capture = Capture::new(0);
         capture.push("ééééé".as_bytes()); // 10 bytes
-        assert_eq!(capture.tail_text(5), "[... 6 earlier bytes left out ...]\néé");
+        assert_eq!(
+            capture.tail_text(5),
+            "[... 6 earlier bytes left out ...]\néé"
+        );
     }
 }
