@@ -24,7 +24,14 @@ use crate::yaml::{Document, escape_pointer};
 pub mod vars {
     pub const TASK: &[&str] = &["inputs"];
     pub const TOOL: &[&str] = &["args", "inputs"];
-    pub const PLANNER: &[&str] = &["feedback", "inputs", "max_steps", "task", "tools", "workflow"];
+    pub const PLANNER: &[&str] = &[
+        "feedback",
+        "inputs",
+        "max_steps",
+        "task",
+        "tools",
+        "workflow",
+    ];
     pub const EXECUTOR: &[&str] = &["context", "inputs", "step", "task", "tools", "workflow"];
     pub const REPLANNER: &[&str] = &[
         "failed_step",
@@ -57,7 +64,12 @@ struct Analyzer<'a> {
 }
 
 /// Analyzes a schema-valid file; returns the checked workflow when no problem was found.
-pub fn analyze(file: WorkflowFile, doc: &Document, source: &Source, diags: &mut Vec<Diagnostic>) -> Option<Workflow> {
+pub fn analyze(
+    file: WorkflowFile,
+    doc: &Document,
+    source: &Source,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Workflow> {
     let before = diags.len();
     let mut a = Analyzer {
         diags,
@@ -94,23 +106,26 @@ impl Analyzer<'_> {
         for (name, schema) in &self.file.inputs {
             let pointer = format!("/inputs/{}", escape_pointer(name));
             if let Err(problem) = check_user_schema(schema) {
-                self.schema_problem(&pointer, problem, format!("input `{name}` is not a valid JSON Schema"));
+                self.schema_problem(
+                    &pointer,
+                    problem,
+                    format!("input `{name}` is not a valid JSON Schema"),
+                );
                 continue;
             }
-            if let Some(default) = schema.get("default") {
-                if let Ok(v) = jsonschema::draft202012::new(schema) {
-                    if let Some(e) = v.iter_errors(default).next() {
-                        self.push(
-                            Diagnostic::new(
-                                Kind::Schema,
-                                self.doc.value_span(&format!("{pointer}/default")),
-                                format!("the default of input `{name}` does not match its own schema"),
-                            )
-                            .label("invalid default")
-                            .help(e.to_string()),
-                        );
-                    }
-                }
+            if let Some(default) = schema.get("default")
+                && let Ok(v) = jsonschema::draft202012::new(schema)
+                && let Some(e) = v.iter_errors(default).next()
+            {
+                self.push(
+                    Diagnostic::new(
+                        Kind::Schema,
+                        self.doc.value_span(&format!("{pointer}/default")),
+                        format!("the default of input `{name}` does not match its own schema"),
+                    )
+                    .label("invalid default")
+                    .help(e.to_string()),
+                );
             }
         }
     }
@@ -119,11 +134,12 @@ impl Analyzer<'_> {
         let mut out = IndexMap::new();
         let mut reported = HashSet::new();
         for role in Role::ALL {
-            let (pointer, reference) = match (self.file.models.role(role), &self.file.models.default) {
-                (Some(r), _) => (format!("/models/{}", role.as_str()), r.clone()),
-                (None, Some(d)) => ("/models/default".to_string(), d.clone()),
-                (None, None) => (String::new(), ModelRef::Name(DEFAULT_MODEL.to_string())),
-            };
+            let (pointer, reference) =
+                match (self.file.models.role(role), &self.file.models.default) {
+                    (Some(r), _) => (format!("/models/{}", role.as_str()), r.clone()),
+                    (None, Some(d)) => ("/models/default".to_string(), d.clone()),
+                    (None, None) => (String::new(), ModelRef::Name(DEFAULT_MODEL.to_string())),
+                };
             match resolve_model(&reference, &self.file.providers) {
                 Ok(choice) => {
                     out.insert(role, choice);
@@ -148,10 +164,20 @@ impl Analyzer<'_> {
             let base = format!("/tools/{}", escape_pointer(name));
             let kind = if let Some(argv) = &spec.command {
                 for (i, arg) in argv.iter().enumerate() {
-                    self.template(&format!("{base}/command/{i}"), arg, vars::TOOL, Some(spec.parameters.as_ref()));
+                    self.template(
+                        &format!("{base}/command/{i}"),
+                        arg,
+                        vars::TOOL,
+                        Some(spec.parameters.as_ref()),
+                    );
                 }
                 for (k, v) in &spec.env {
-                    self.template(&format!("{base}/env/{}", escape_pointer(k)), v, vars::TOOL, Some(spec.parameters.as_ref()));
+                    self.template(
+                        &format!("{base}/env/{}", escape_pointer(k)),
+                        v,
+                        vars::TOOL,
+                        Some(spec.parameters.as_ref()),
+                    );
                 }
                 ToolKind::Command {
                     argv: argv.clone(),
@@ -162,14 +188,23 @@ impl Analyzer<'_> {
                 let params = Some(spec.parameters.as_ref());
                 self.template(&format!("{base}/http/url"), &http.url, vars::TOOL, params);
                 for (k, v) in &http.headers {
-                    self.template(&format!("{base}/http/headers/{}", escape_pointer(k)), v, vars::TOOL, params);
+                    self.template(
+                        &format!("{base}/http/headers/{}", escape_pointer(k)),
+                        v,
+                        vars::TOOL,
+                        params,
+                    );
                 }
                 if let Some(body) = &http.body {
                     self.value_templates(&format!("{base}/http/body"), body, params);
                 }
                 ToolKind::Http(http.clone())
             } else if let Some(mock) = &spec.mock {
-                self.mock_templates(&format!("{base}/mock"), mock, Some(spec.parameters.as_ref()));
+                self.mock_templates(
+                    &format!("{base}/mock"),
+                    mock,
+                    Some(spec.parameters.as_ref()),
+                );
                 ToolKind::Mock(mock.clone())
             } else if let Some(b) = spec.builtin.as_deref().and_then(Builtin::from_name) {
                 ToolKind::Builtin(b)
@@ -180,7 +215,8 @@ impl Analyzer<'_> {
             let parameters = match (&spec.parameters, &kind) {
                 (Some(p), _) => {
                     if let Err(problem) = check_user_schema(p) {
-                        let what = format!("the parameters of tool `{name}` are not a valid JSON Schema");
+                        let what =
+                            format!("the parameters of tool `{name}` are not a valid JSON Schema");
                         self.schema_problem(&format!("{base}/parameters"), problem, what);
                     }
                     p.clone()
@@ -205,9 +241,18 @@ impl Analyzer<'_> {
     }
 
     /// Reports an invalid embedded schema at the offending node inside it.
-    fn schema_problem(&mut self, base: &str, problem: crate::schema::UserSchemaProblem, message: String) {
+    fn schema_problem(
+        &mut self,
+        base: &str,
+        problem: crate::schema::UserSchemaProblem,
+        message: String,
+    ) {
         let inner = format!("{base}{}", problem.pointer);
-        let span = if problem.pointer.is_empty() { self.doc.key_span(base) } else { self.doc.value_span(&inner) };
+        let span = if problem.pointer.is_empty() {
+            self.doc.key_span(base)
+        } else {
+            self.doc.value_span(&inner)
+        };
         self.push(
             Diagnostic::new(Kind::InvalidJsonSchema, span, message)
                 .label("invalid schema")
@@ -215,7 +260,12 @@ impl Analyzer<'_> {
         );
     }
 
-    fn mock_templates(&mut self, pointer: &str, mock: &crate::spec::MockSpec, params: Option<Option<&Value>>) {
+    fn mock_templates(
+        &mut self,
+        pointer: &str,
+        mock: &crate::spec::MockSpec,
+        params: Option<Option<&Value>>,
+    ) {
         match mock {
             crate::spec::MockSpec::Fixed(text) => self.template(pointer, text, vars::TOOL, params),
             crate::spec::MockSpec::Cases(cases) => {
@@ -242,9 +292,13 @@ impl Analyzer<'_> {
                             if !known.contains(&key.as_str()) {
                                 let p = format!("{pointer}/cases/{i}/when/{}", escape_pointer(key));
                                 self.push(
-                                    Diagnostic::new(Kind::UndefinedVariable, self.doc.key_span(&p), format!("`{key}` is not a parameter of this tool"))
-                                        .label("never matches")
-                                        .help(suggestion(key, &known)),
+                                    Diagnostic::new(
+                                        Kind::UndefinedVariable,
+                                        self.doc.key_span(&p),
+                                        format!("`{key}` is not a parameter of this tool"),
+                                    )
+                                    .label("never matches")
+                                    .help(suggestion(key, &known)),
                                 );
                             }
                         }
@@ -276,18 +330,33 @@ impl Analyzer<'_> {
         self.template("/task", &task, vars::TASK, None);
         for role in Role::ALL {
             if let Some(text) = self.file.prompts.role(role).cloned() {
-                self.template(&format!("/prompts/{}", role.as_str()), &text, vars::for_role(role), None);
+                self.template(
+                    &format!("/prompts/{}", role.as_str()),
+                    &text,
+                    vars::for_role(role),
+                    None,
+                );
             }
         }
     }
 
     /// Compiles a template and checks its variables. `params` is `Some(tool parameters)` for
     /// tool templates, where `args.x` must be a declared parameter.
-    fn template(&mut self, pointer: &str, text: &str, allowed: &[&str], params: Option<Option<&Value>>) {
+    fn template(
+        &mut self,
+        pointer: &str,
+        text: &str,
+        allowed: &[&str],
+        params: Option<Option<&Value>>,
+    ) {
         let span = self.doc.value_span(pointer);
         let used = match template::variables(text) {
             Ok(v) => v,
-            Err(TemplateError::Syntax { message, range, line }) => {
+            Err(TemplateError::Syntax {
+                message,
+                range,
+                line,
+            }) => {
                 let at = self.locate_in_template(span, text, range.map(|r| r.start), line);
                 self.push(
                     Diagnostic::new(Kind::TemplateSyntax, at, "template syntax error")
@@ -305,9 +374,17 @@ impl Analyzer<'_> {
             if !allowed.contains(&root) {
                 let at = self.find_in(span, &var);
                 self.push(
-                    Diagnostic::new(Kind::UndefinedVariable, at, format!("undefined template variable `{root}`"))
-                        .label("not defined here")
-                        .help(format!("{}; variables here: {}", suggestion(root, allowed), allowed.join(", "))),
+                    Diagnostic::new(
+                        Kind::UndefinedVariable,
+                        at,
+                        format!("undefined template variable `{root}`"),
+                    )
+                    .label("not defined here")
+                    .help(format!(
+                        "{}; variables here: {}",
+                        suggestion(root, allowed),
+                        allowed.join(", ")
+                    )),
                 );
                 continue;
             }
@@ -326,16 +403,31 @@ impl Analyzer<'_> {
             };
             if !declared.contains(&field) {
                 let at = self.find_in(span, &format!("{root}.{field}"));
-                let what = if root == "inputs" { "input" } else { "tool parameter" };
+                let what = if root == "inputs" {
+                    "input"
+                } else {
+                    "tool parameter"
+                };
                 let help = if declared.is_empty() {
-                    format!("declare it under `{}`", if root == "inputs" { "inputs:" } else { "parameters.properties:" })
+                    format!(
+                        "declare it under `{}`",
+                        if root == "inputs" {
+                            "inputs:"
+                        } else {
+                            "parameters.properties:"
+                        }
+                    )
                 } else {
                     suggestion(field, &declared)
                 };
                 self.push(
-                    Diagnostic::new(Kind::UndefinedVariable, at, format!("`{root}.{field}` is not a declared {what}"))
-                        .label(format!("undefined {what}"))
-                        .help(help),
+                    Diagnostic::new(
+                        Kind::UndefinedVariable,
+                        at,
+                        format!("`{root}.{field}` is not a declared {what}"),
+                    )
+                    .label(format!("undefined {what}"))
+                    .help(help),
                 );
             }
         }
@@ -351,7 +443,13 @@ impl Analyzer<'_> {
 
     /// Maps a position inside a template's text to the source, by finding the template's
     /// line inside the YAML scalar (block scalars are indented, quoted ones escaped).
-    fn locate_in_template(&self, span: Span, text: &str, byte: Option<usize>, line: Option<usize>) -> Span {
+    fn locate_in_template(
+        &self,
+        span: Span,
+        text: &str,
+        byte: Option<usize>,
+        line: Option<usize>,
+    ) -> Span {
         let byte = byte.unwrap_or_else(|| {
             let l = line.unwrap_or(1).saturating_sub(1);
             text.split_inclusive('\n').take(l).map(str::len).sum()
@@ -362,23 +460,29 @@ impl Analyzer<'_> {
         let col = byte - line_start;
         let trimmed = line_text.trim_start();
         let lead = line_text.len() - trimmed.len();
-        if !trimmed.is_empty() {
-            if let Some(i) = self.source.slice(span).find(trimmed) {
-                let offset = span.offset + i + col.saturating_sub(lead);
-                return Span::new(offset, 1.min(self.source.text.len().saturating_sub(offset)));
-            }
+        if !trimmed.is_empty()
+            && let Some(i) = self.source.slice(span).find(trimmed)
+        {
+            let offset = span.offset + i + col.saturating_sub(lead);
+            return Span::new(offset, 1.min(self.source.text.len().saturating_sub(offset)));
         }
         Span::new(span.offset, 0)
     }
 
     fn fixed_plan(&mut self) {
-        let Some(steps) = &self.file.plan.steps else { return };
+        let Some(steps) = &self.file.plan.steps else {
+            return;
+        };
         if steps.len() > self.file.plan.max_steps as usize {
             self.push(
                 Diagnostic::new(
                     Kind::OutOfRange,
                     self.doc.key_span("/plan/steps"),
-                    format!("the fixed plan has {} steps, more than `plan.max_steps` ({})", steps.len(), self.file.plan.max_steps),
+                    format!(
+                        "the fixed plan has {} steps, more than `plan.max_steps` ({})",
+                        steps.len(),
+                        self.file.plan.max_steps
+                    ),
                 )
                 .label("too many steps")
                 .help("raise `plan.max_steps` or remove steps"),
@@ -387,11 +491,20 @@ impl Analyzer<'_> {
         let mut first: HashMap<&str, usize> = HashMap::new();
         for (i, step) in steps.iter().enumerate() {
             if let Some(j) = first.get(step.id.as_str()) {
-                let (line, _) = self.source.line_col(self.doc.value_span(&format!("/plan/steps/{j}/id")).offset);
+                let (line, _) = self
+                    .source
+                    .line_col(self.doc.value_span(&format!("/plan/steps/{j}/id")).offset);
                 self.push(
-                    Diagnostic::new(Kind::DuplicateStepId, self.doc.value_span(&format!("/plan/steps/{i}/id")), format!("duplicate step id `{}`", step.id))
-                        .label("used again here")
-                        .help(format!("step ids must be unique; `{}` is first used on line {line}", step.id)),
+                    Diagnostic::new(
+                        Kind::DuplicateStepId,
+                        self.doc.value_span(&format!("/plan/steps/{i}/id")),
+                        format!("duplicate step id `{}`", step.id),
+                    )
+                    .label("used again here")
+                    .help(format!(
+                        "step ids must be unique; `{}` is first used on line {line}",
+                        step.id
+                    )),
                 );
             } else {
                 first.insert(&step.id, i);
@@ -399,34 +512,61 @@ impl Analyzer<'_> {
         }
         // Step texts are templates over `inputs`, like the task.
         for (i, step) in steps.iter().enumerate() {
-            self.template(&format!("/plan/steps/{i}/description"), &step.description, vars::TASK, None);
+            self.template(
+                &format!("/plan/steps/{i}/description"),
+                &step.description,
+                vars::TASK,
+                None,
+            );
             if let Some(expected) = &step.expected {
-                self.template(&format!("/plan/steps/{i}/expected"), expected, vars::TASK, None);
+                self.template(
+                    &format!("/plan/steps/{i}/expected"),
+                    expected,
+                    vars::TASK,
+                    None,
+                );
             }
         }
         let ids: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
         let tools: Vec<&str> = self.file.tools.keys().map(String::as_str).collect();
         for (i, step) in steps.iter().enumerate() {
             for (j, dep) in step.depends_on.iter().enumerate() {
-                let span = self.doc.value_span(&format!("/plan/steps/{i}/depends_on/{j}"));
+                let span = self
+                    .doc
+                    .value_span(&format!("/plan/steps/{i}/depends_on/{j}"));
                 if dep == &step.id {
-                    self.push(Diagnostic::new(Kind::DependencyCycle, span, format!("step `{dep}` depends on itself")).label("self-dependency"));
+                    self.push(
+                        Diagnostic::new(
+                            Kind::DependencyCycle,
+                            span,
+                            format!("step `{dep}` depends on itself"),
+                        )
+                        .label("self-dependency"),
+                    );
                 } else if !ids.contains(&dep.as_str()) {
                     self.push(
-                        Diagnostic::new(Kind::UnknownStep, span, format!("step `{}` depends on unknown step `{dep}`", step.id))
-                            .label("no such step")
-                            .help(suggestion(dep, &ids)),
+                        Diagnostic::new(
+                            Kind::UnknownStep,
+                            span,
+                            format!("step `{}` depends on unknown step `{dep}`", step.id),
+                        )
+                        .label("no such step")
+                        .help(suggestion(dep, &ids)),
                     );
                 }
             }
-            if let Some(tool) = &step.tool {
-                if !tools.contains(&tool.as_str()) {
-                    self.push(
-                        Diagnostic::new(Kind::UnknownTool, self.doc.value_span(&format!("/plan/steps/{i}/tool")), format!("step `{}` names unknown tool `{tool}`", step.id))
-                            .label("not declared under `tools:`")
-                            .help(suggestion(tool, &tools)),
-                    );
-                }
+            if let Some(tool) = &step.tool
+                && !tools.contains(&tool.as_str())
+            {
+                self.push(
+                    Diagnostic::new(
+                        Kind::UnknownTool,
+                        self.doc.value_span(&format!("/plan/steps/{i}/tool")),
+                        format!("step `{}` names unknown tool `{tool}`", step.id),
+                    )
+                    .label("not declared under `tools:`")
+                    .help(suggestion(tool, &tools)),
+                );
             }
         }
         if let Some(cycle) = find_cycle(steps) {
@@ -434,8 +574,12 @@ impl Analyzer<'_> {
             self.push(
                 Diagnostic::new(
                     Kind::DependencyCycle,
-                    self.doc.key_span(&format!("/plan/steps/{first_index}/depends_on")),
-                    format!("steps depend on each other in a cycle: {}", cycle.join(" → ")),
+                    self.doc
+                        .key_span(&format!("/plan/steps/{first_index}/depends_on")),
+                    format!(
+                        "steps depend on each other in a cycle: {}",
+                        cycle.join(" → ")
+                    ),
                 )
                 .label("cycle starts here")
                 .help("remove one `depends_on` entry so the steps can run in some order"),
@@ -444,17 +588,26 @@ impl Analyzer<'_> {
     }
 
     fn output(&mut self) {
-        if let Some(schema) = &self.file.output.schema {
-            if let Err(problem) = check_user_schema(schema) {
-                self.schema_problem("/output/schema", problem, "`output.schema` is not a valid JSON Schema".into());
-            }
+        if let Some(schema) = &self.file.output.schema
+            && let Err(problem) = check_user_schema(schema)
+        {
+            self.schema_problem(
+                "/output/schema",
+                problem,
+                "`output.schema` is not a valid JSON Schema".into(),
+            );
         }
     }
 
     fn tests(&mut self) {
         let tools: Vec<&str> = self.file.tools.keys().map(String::as_str).collect();
         let inputs: Vec<&str> = self.file.inputs.keys().map(String::as_str).collect();
-        let steps: Option<Vec<&str>> = self.file.plan.steps.as_ref().map(|s| s.iter().map(|s| s.id.as_str()).collect());
+        let steps: Option<Vec<&str>> = self
+            .file
+            .plan
+            .steps
+            .as_ref()
+            .map(|s| s.iter().map(|s| s.id.as_str()).collect());
         for (i, case) in self.file.tests.iter().enumerate() {
             let base = format!("/tests/{i}");
             for name in case.tools.keys().chain(case.expect.tool_calls.keys()) {
@@ -465,9 +618,13 @@ impl Analyzer<'_> {
                         format!("{base}/expect/tool_calls/{}", escape_pointer(name))
                     };
                     self.push(
-                        Diagnostic::new(Kind::UnknownTool, self.doc.key_span(&p), format!("test `{}` refers to unknown tool `{name}`", case.name))
-                            .label("not declared under `tools:`")
-                            .help(suggestion(name, &tools)),
+                        Diagnostic::new(
+                            Kind::UnknownTool,
+                            self.doc.key_span(&p),
+                            format!("test `{}` refers to unknown tool `{name}`", case.name),
+                        )
+                        .label("not declared under `tools:`")
+                        .help(suggestion(name, &tools)),
                     );
                 }
             }
@@ -475,9 +632,13 @@ impl Analyzer<'_> {
                 if !inputs.contains(&name.as_str()) {
                     let p = format!("{base}/inputs/{}", escape_pointer(name));
                     self.push(
-                        Diagnostic::new(Kind::UndefinedVariable, self.doc.key_span(&p), format!("test `{}` sets unknown input `{name}`", case.name))
-                            .label("not declared under `inputs:`")
-                            .help(suggestion(name, &inputs)),
+                        Diagnostic::new(
+                            Kind::UndefinedVariable,
+                            self.doc.key_span(&p),
+                            format!("test `{}` sets unknown input `{name}`", case.name),
+                        )
+                        .label("not declared under `inputs:`")
+                        .help(suggestion(name, &inputs)),
                     );
                 }
             }
@@ -486,9 +647,13 @@ impl Analyzer<'_> {
                     if !ids.contains(&id.as_str()) {
                         let p = format!("{base}/expect/steps/{}", escape_pointer(id));
                         self.push(
-                            Diagnostic::new(Kind::UnknownStep, self.doc.key_span(&p), format!("test `{}` expects unknown step `{id}`", case.name))
-                                .label("not in the fixed plan")
-                                .help(suggestion(id, ids)),
+                            Diagnostic::new(
+                                Kind::UnknownStep,
+                                self.doc.key_span(&p),
+                                format!("test `{}` expects unknown step `{id}`", case.name),
+                            )
+                            .label("not in the fixed plan")
+                            .help(suggestion(id, ids)),
                         );
                     }
                 }
@@ -503,7 +668,10 @@ pub enum ModelProblem {
     /// Occurs when the reference is not `provider/model`.
     Malformed { reference: String },
     /// Occurs when the provider is neither built in nor declared.
-    UnknownProvider { provider: String, known: Vec<String> },
+    UnknownProvider {
+        provider: String,
+        known: Vec<String>,
+    },
 }
 
 impl ModelProblem {
@@ -527,9 +695,16 @@ impl ModelProblem {
 impl std::fmt::Display for ModelProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ModelProblem::Malformed { reference } => write!(f, "`{reference}` is not a model reference (expected `provider/model`)"),
+            ModelProblem::Malformed { reference } => write!(
+                f,
+                "`{reference}` is not a model reference (expected `provider/model`)"
+            ),
             ModelProblem::UnknownProvider { provider, known } => {
-                write!(f, "unknown provider `{provider}` (known: {})", known.join(", "))
+                write!(
+                    f,
+                    "unknown provider `{provider}` (known: {})",
+                    known.join(", ")
+                )
             }
         }
     }
@@ -582,7 +757,11 @@ pub fn resolve_model(
 
 /// One dependency cycle among `steps` (ids in order, first repeated at the end), if any.
 pub fn find_cycle(steps: &[StepSpec]) -> Option<Vec<String>> {
-    let index: HashMap<&str, usize> = steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+    let index: HashMap<&str, usize> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
     // 0 = unvisited, 1 = on the stack, 2 = done.
     let mut state = vec![0u8; steps.len()];
     let mut stack: Vec<usize> = Vec::new();
@@ -596,20 +775,23 @@ pub fn find_cycle(steps: &[StepSpec]) -> Option<Vec<String>> {
         state[i] = 1;
         stack.push(i);
         for dep in &steps[i].depends_on {
-            let Some(&j) = index.get(dep.as_str()) else { continue };
+            let Some(&j) = index.get(dep.as_str()) else {
+                continue;
+            };
             if j == i {
                 continue;
             }
             if state[j] == 1 {
                 let from = stack.iter().position(|&k| k == j).unwrap_or(0);
-                let mut cycle: Vec<String> = stack[from..].iter().map(|&k| steps[k].id.clone()).collect();
+                let mut cycle: Vec<String> =
+                    stack[from..].iter().map(|&k| steps[k].id.clone()).collect();
                 cycle.push(steps[j].id.clone());
                 return Some(cycle);
             }
-            if state[j] == 0 {
-                if let Some(c) = visit(j, steps, index, state, stack) {
-                    return Some(c);
-                }
+            if state[j] == 0
+                && let Some(c) = visit(j, steps, index, state, stack)
+            {
+                return Some(c);
             }
         }
         stack.pop();
@@ -617,10 +799,10 @@ pub fn find_cycle(steps: &[StepSpec]) -> Option<Vec<String>> {
         None
     }
     for i in 0..steps.len() {
-        if state[i] == 0 {
-            if let Some(c) = visit(i, steps, &index, &mut state, &mut stack) {
-                return Some(c);
-            }
+        if state[i] == 0
+            && let Some(c) = visit(i, steps, &index, &mut state, &mut stack)
+        {
+            return Some(c);
         }
     }
     None
@@ -637,7 +819,11 @@ pub fn undefined_in(text: &str, allowed: &[&str]) -> Result<BTreeSet<String>, Te
 /// Resolves a path from the workflow file against its directory.
 pub fn relative_to(dir: &Path, path: &str) -> std::path::PathBuf {
     let p = Path::new(path);
-    if p.is_absolute() { p.to_path_buf() } else { dir.join(p) }
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        dir.join(p)
+    }
 }
 
 #[cfg(test)]
@@ -667,7 +853,11 @@ mod tests {
         let providers = IndexMap::new();
         let c = resolve_model(&ModelRef::Name("openai/gpt-4o".into()), &providers).unwrap();
         assert_eq!((c.kind, c.model.as_str()), (ProviderKind::Openai, "gpt-4o"));
-        let c = resolve_model(&ModelRef::Name("scripted/replies/a.yaml".into()), &providers).unwrap();
+        let c = resolve_model(
+            &ModelRef::Name("scripted/replies/a.yaml".into()),
+            &providers,
+        )
+        .unwrap();
         assert_eq!(c.model, "replies/a.yaml");
         assert!(matches!(
             resolve_model(&ModelRef::Name("opneai/gpt-4o".into()), &providers),

@@ -26,7 +26,9 @@ pub struct Checked {
 pub fn check_source(source: &Source) -> Checked {
     let mut diags = Vec::new();
     let doc = yaml::parse(source, &mut diags);
-    let syntax_failed = diags.iter().any(|d| d.kind == crate::diagnostic::Kind::YamlSyntax);
+    let syntax_failed = diags
+        .iter()
+        .any(|d| d.kind == crate::diagnostic::Kind::YamlSyntax);
     let mut workflow = None;
     if !syntax_failed {
         let failed = schema::validate(&doc, &mut diags);
@@ -100,7 +102,9 @@ fn salvage(value: &Value, failed: &[String]) -> Option<WorkflowFile> {
                 for seg in e.path().iter() {
                     if let serde_path_to_error::Segment::Seq { index } = seg {
                         pointer.push_str(&format!("/{index}"));
-                    } else if let serde_path_to_error::Segment::Map { key } | serde_path_to_error::Segment::Enum { variant: key } = seg {
+                    } else if let serde_path_to_error::Segment::Map { key }
+                    | serde_path_to_error::Segment::Enum { variant: key } = seg
+                    {
                         pointer.push('/');
                         pointer.push_str(&crate::yaml::escape_pointer(key));
                     }
@@ -121,7 +125,9 @@ fn salvage(value: &Value, failed: &[String]) -> Option<WorkflowFile> {
 /// place (removing one would shift its siblings' pointers).
 /// Returns whether something was removed.
 fn remove_pointer(value: &mut Value, pointer: &str) -> bool {
-    let Some((parent, last)) = pointer.rsplit_once('/') else { return false };
+    let Some((parent, last)) = pointer.rsplit_once('/') else {
+        return false;
+    };
     let key = last.replace("~1", "/").replace("~0", "~");
     match value.pointer_mut(parent) {
         Some(Value::Object(map)) => map.shift_remove(&key).is_some(),

@@ -113,7 +113,10 @@ impl Diagnostic {
 }
 
 /// The closest of `candidates` to `word`, if it is close enough to be a plausible typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     // An edit distance up to a third of the word: catches `max_step`, `opneai`, `versoin`
     // without claiming `max_iterations` was meant to be `max_steps`.
     let limit = (word.chars().count() / 3).max(1);
@@ -126,7 +129,7 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
 }
 
 /// `did you mean ...?` help text, or `one of: ...` when nothing is close.
-pub fn suggestion<'a>(word: &str, candidates: &[&'a str]) -> String {
+pub fn suggestion(word: &str, candidates: &[&str]) -> String {
     match did_you_mean(word, candidates.iter().copied()) {
         Some(best) => format!("did you mean `{best}`?"),
         None if candidates.is_empty() => "nothing is defined here".to_string(),
@@ -147,7 +150,10 @@ mod tests {
 
     #[test]
     fn suggests_close_names_only() {
-        assert_eq!(did_you_mean("max_step", ["max_steps", "parallel"]), Some("max_steps"));
+        assert_eq!(
+            did_you_mean("max_step", ["max_steps", "parallel"]),
+            Some("max_steps")
+        );
         assert_eq!(did_you_mean("zzz", ["max_steps", "parallel"]), None);
         assert_eq!(suggestion("zzz", &["a", "b"]), "expected one of: `a`, `b`");
     }

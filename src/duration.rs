@@ -29,7 +29,9 @@ impl Duration {
         let malformed = || DurationError::Malformed {
             text: text.to_string(),
         };
-        let unit_at = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(malformed)?;
+        let unit_at = text
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(malformed)?;
         let (number, unit) = text.split_at(unit_at);
         let multiplier = match unit {
             "ms" => 0.001,
@@ -63,11 +65,11 @@ impl Duration {
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
-        if ms % 3_600_000 == 0 {
+        if ms.is_multiple_of(3_600_000) {
             write!(f, "{}h", ms / 3_600_000)
-        } else if ms % 60_000 == 0 {
+        } else if ms.is_multiple_of(60_000) {
             write!(f, "{}m", ms / 60_000)
-        } else if ms % 1000 == 0 {
+        } else if ms.is_multiple_of(1000) {
             write!(f, "{}s", ms / 1000)
         } else {
             write!(f, "{ms}ms")
@@ -109,13 +111,18 @@ mod tests {
 
     #[test]
     fn refuses_everything_else() {
-        for text in ["", "90", "s", "2 m", "1d", "-1s", ".5s", "1.s", "1..2s", "2mm"] {
+        for text in [
+            "", "90", "s", "2 m", "1d", "-1s", ".5s", "1.s", "1..2s", "2mm",
+        ] {
             assert!(
                 matches!(Duration::parse(text), Err(DurationError::Malformed { .. })),
                 "{text}"
             );
         }
-        assert!(matches!(Duration::parse("0s"), Err(DurationError::Zero { .. })));
+        assert!(matches!(
+            Duration::parse("0s"),
+            Err(DurationError::Zero { .. })
+        ));
     }
 
     #[test]

@@ -63,13 +63,20 @@ pub fn check_user_schema(schema: &Value) -> Result<(), UserSchemaProblem> {
         };
         return Err(UserSchemaProblem { message, pointer });
     }
-    jsonschema::draft202012::new(schema).map(|_| ()).map_err(|e| UserSchemaProblem {
-        message: e.to_string(),
-        pointer: e.instance_path().as_str().to_string(),
-    })
+    jsonschema::draft202012::new(schema)
+        .map(|_| ())
+        .map_err(|e| UserSchemaProblem {
+            message: e.to_string(),
+            pointer: e.instance_path().as_str().to_string(),
+        })
 }
 
-fn describe(doc: &Document, error: &ValidationError<'_>, diags: &mut Vec<Diagnostic>, failed: &mut Vec<String>) {
+fn describe(
+    doc: &Document,
+    error: &ValidationError<'_>,
+    diags: &mut Vec<Diagnostic>,
+    failed: &mut Vec<String>,
+) {
     let pointer = error.instance_path().as_str().to_string();
     let instance = error.instance();
     let what = describe_location(&pointer);
@@ -80,42 +87,71 @@ fn describe(doc: &Document, error: &ValidationError<'_>, diags: &mut Vec<Diagnos
             for key in unexpected {
                 let child = format!("{pointer}/{}", escape_pointer(key));
                 failed.push(child.clone());
-                let help = match (crate::diagnostic::did_you_mean(key, allowed.iter().copied()), section_of(key)) {
+                let help = match (
+                    crate::diagnostic::did_you_mean(key, allowed.iter().copied()),
+                    section_of(key),
+                ) {
                     (None, Some(section)) if pointer.matches('/').count() <= 1 => {
                         format!("`{key}` belongs under `{section}`, not here")
                     }
                     _ => suggestion(key, &allowed),
                 };
                 diags.push(
-                    Diagnostic::new(Kind::UnknownKey, doc.key_span(&child), format!("unknown key `{key}` in {what}"))
-                        .label("not a known key")
-                        .help(help),
+                    Diagnostic::new(
+                        Kind::UnknownKey,
+                        doc.key_span(&child),
+                        format!("unknown key `{key}` in {what}"),
+                    )
+                    .label("not a known key")
+                    .help(help),
                 );
             }
         }
         ValidationErrorKind::Required { property } => {
             let key = property.as_str().unwrap_or_default();
             // A key missing at the top is reported at the start of the file, not on all of it.
-            let span = if pointer.is_empty() { crate::source::Span::new(0, 0) } else { doc.key_span(&pointer) };
+            let span = if pointer.is_empty() {
+                crate::source::Span::new(0, 0)
+            } else {
+                doc.key_span(&pointer)
+            };
             diags.push(
-                Diagnostic::new(Kind::MissingKey, span, format!("{what} is missing required key `{key}`"))
-                    .label(format!("`{key}` is required here")),
+                Diagnostic::new(
+                    Kind::MissingKey,
+                    span,
+                    format!("{what} is missing required key `{key}`"),
+                )
+                .label(format!("`{key}` is required here")),
             );
             failed.push(pointer);
         }
-        ValidationErrorKind::Minimum { limit } | ValidationErrorKind::ExclusiveMinimum { limit } => {
+        ValidationErrorKind::Minimum { limit }
+        | ValidationErrorKind::ExclusiveMinimum { limit } => {
             let strict = matches!(error.kind(), ValidationErrorKind::ExclusiveMinimum { .. });
-            let bound = if strict { format!("greater than {limit}") } else { format!("at least {limit}") };
+            let bound = if strict {
+                format!("greater than {limit}")
+            } else {
+                format!("at least {limit}")
+            };
             out_of_range(doc, &pointer, instance, &bound, diags);
             failed.push(pointer);
         }
-        ValidationErrorKind::Maximum { limit } | ValidationErrorKind::ExclusiveMaximum { limit } => {
+        ValidationErrorKind::Maximum { limit }
+        | ValidationErrorKind::ExclusiveMaximum { limit } => {
             out_of_range(doc, &pointer, instance, &format!("at most {limit}"), diags);
             failed.push(pointer);
         }
         ValidationErrorKind::Enum { options } => {
-            let options: Vec<&str> = options.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-            let got = instance.as_str().map(|s| format!("`{s}`")).unwrap_or_else(|| instance.to_string());
+            let options: Vec<&str> = options
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let got = instance
+                .as_str()
+                .map(|s| format!("`{s}`"))
+                .unwrap_or_else(|| instance.to_string());
             let help = match instance.as_str() {
                 Some(s) => suggestion(s, &options),
                 None => suggestion("", &options),
@@ -128,25 +164,37 @@ fn describe(doc: &Document, error: &ValidationError<'_>, diags: &mut Vec<Diagnos
                 Kind::Schema
             };
             diags.push(
-                Diagnostic::new(kind, doc.value_span(&pointer), format!("{got} is not a valid value for {what}"))
-                    .label("not allowed here")
-                    .help(help),
+                Diagnostic::new(
+                    kind,
+                    doc.value_span(&pointer),
+                    format!("{got} is not a valid value for {what}"),
+                )
+                .label("not allowed here")
+                .help(help),
             );
             failed.push(pointer);
         }
         ValidationErrorKind::Pattern { .. } if is_duration(error) => {
             diags.push(
-                Diagnostic::new(Kind::InvalidDuration, doc.value_span(&pointer), format!("{instance} is not a duration"))
-                    .label("expected a duration")
-                    .help("write a number and a unit: `500ms`, `90s`, `2m` or `1h`"),
+                Diagnostic::new(
+                    Kind::InvalidDuration,
+                    doc.value_span(&pointer),
+                    format!("{instance} is not a duration"),
+                )
+                .label("expected a duration")
+                .help("write a number and a unit: `500ms`, `90s`, `2m` or `1h`"),
             );
             failed.push(pointer);
         }
         ValidationErrorKind::Pattern { pattern } => {
             diags.push(
-                Diagnostic::new(Kind::Schema, doc.value_span(&pointer), format!("{instance} is not a valid value for {what}"))
-                    .label("does not match the required pattern")
-                    .help(format!("it must match `{pattern}`")),
+                Diagnostic::new(
+                    Kind::Schema,
+                    doc.value_span(&pointer),
+                    format!("{instance} is not a valid value for {what}"),
+                )
+                .label("does not match the required pattern")
+                .help(format!("it must match `{pattern}`")),
             );
             failed.push(pointer);
         }
@@ -158,20 +206,31 @@ fn describe(doc: &Document, error: &ValidationError<'_>, diags: &mut Vec<Diagnos
                 _ => inner.to_string(),
             };
             diags.push(
-                Diagnostic::new(Kind::Schema, doc.key_span(&child), format!("`{name}` is not a valid name in {what}"))
-                    .label("invalid name")
-                    .help(rule),
+                Diagnostic::new(
+                    Kind::Schema,
+                    doc.key_span(&child),
+                    format!("`{name}` is not a valid name in {what}"),
+                )
+                .label("invalid name")
+                .help(rule),
             );
             failed.push(child);
         }
         ValidationErrorKind::Type { kind } => {
             let expected = format!("{kind:?}").to_lowercase();
-            let expected = expected.trim_start_matches("single(").trim_end_matches(')').to_string();
+            let expected = expected
+                .trim_start_matches("single(")
+                .trim_end_matches(')')
+                .to_string();
             diags.push(
                 Diagnostic::new(
                     Kind::Schema,
                     doc.value_span(&pointer),
-                    format!("{what} must be {}, not {}", article(&expected), type_name(instance)),
+                    format!(
+                        "{what} must be {}, not {}",
+                        article(&expected),
+                        type_name(instance)
+                    ),
                 )
                 .label(format!("expected {expected}")),
             );
@@ -182,7 +241,11 @@ fn describe(doc: &Document, error: &ValidationError<'_>, diags: &mut Vec<Diagnos
             // the alternatives instead of dumping every branch's errors.
             let fitting: Vec<&Vec<ValidationError<'static>>> = context
                 .iter()
-                .filter(|errs| !errs.iter().any(|e| e.instance_path().as_str() == pointer && is_type_or_required(e)))
+                .filter(|errs| {
+                    !errs
+                        .iter()
+                        .any(|e| e.instance_path().as_str() == pointer && is_type_or_required(e))
+                })
                 .collect();
             if let [branch] = fitting.as_slice() {
                 for e in branch.iter() {
@@ -190,66 +253,117 @@ fn describe(doc: &Document, error: &ValidationError<'_>, diags: &mut Vec<Diagnos
                 }
             } else if let Some(keys) = required_alternatives(context) {
                 diags.push(
-                    Diagnostic::new(Kind::ToolKind, doc.key_span(&pointer), format!("{what} needs exactly one of {keys}"))
-                        .label("none given"),
+                    Diagnostic::new(
+                        Kind::ToolKind,
+                        doc.key_span(&pointer),
+                        format!("{what} needs exactly one of {keys}"),
+                    )
+                    .label("none given"),
                 );
                 failed.push(pointer);
             } else {
                 let forms = context.len();
                 diags.push(
-                    Diagnostic::new(Kind::Schema, doc.value_span(&pointer), format!("{what} does not match any of its {forms} allowed forms"))
-                        .label(format!("a {} does not fit here", type_name(instance))),
+                    Diagnostic::new(
+                        Kind::Schema,
+                        doc.value_span(&pointer),
+                        format!("{what} does not match any of its {forms} allowed forms"),
+                    )
+                    .label(format!("a {} does not fit here", type_name(instance))),
                 );
                 failed.push(pointer);
             }
         }
         ValidationErrorKind::OneOfMultipleValid { .. } => {
-            let keys = required_alternatives_of_schema(error).unwrap_or_else(|| "its alternatives".into());
+            let keys =
+                required_alternatives_of_schema(error).unwrap_or_else(|| "its alternatives".into());
             diags.push(
-                Diagnostic::new(Kind::ToolKind, doc.key_span(&pointer), format!("{what} must have only one of {keys}"))
-                    .label("more than one given")
-                    .help("split it into separate entries, one per kind"),
+                Diagnostic::new(
+                    Kind::ToolKind,
+                    doc.key_span(&pointer),
+                    format!("{what} must have only one of {keys}"),
+                )
+                .label("more than one given")
+                .help("split it into separate entries, one per kind"),
             );
             failed.push(pointer);
         }
         ValidationErrorKind::Constant { expected_value } => {
             diags.push(
-                Diagnostic::new(Kind::Schema, doc.value_span(&pointer), format!("{what} must be {expected_value}"))
-                    .label(format!("found {instance}"))
-                    .help(if pointer == "/version" { "this pe reads format version 1" } else { "" }),
+                Diagnostic::new(
+                    Kind::Schema,
+                    doc.value_span(&pointer),
+                    format!("{what} must be {expected_value}"),
+                )
+                .label(format!("found {instance}"))
+                .help(if pointer == "/version" {
+                    "this pe reads format version 1"
+                } else {
+                    ""
+                }),
             );
             failed.push(pointer);
         }
         ValidationErrorKind::MinItems { limit } => {
             diags.push(
-                Diagnostic::new(Kind::OutOfRange, doc.value_span(&pointer), format!("{what} needs at least {limit} item(s)"))
-                    .label("too few items"),
+                Diagnostic::new(
+                    Kind::OutOfRange,
+                    doc.value_span(&pointer),
+                    format!("{what} needs at least {limit} item(s)"),
+                )
+                .label("too few items"),
             );
             failed.push(pointer);
         }
         ValidationErrorKind::MinLength { .. } => {
-            diags.push(Diagnostic::new(Kind::Schema, doc.value_span(&pointer), format!("{what} must not be empty")).label("empty"));
+            diags.push(
+                Diagnostic::new(
+                    Kind::Schema,
+                    doc.value_span(&pointer),
+                    format!("{what} must not be empty"),
+                )
+                .label("empty"),
+            );
             failed.push(pointer);
         }
         _ => {
-            diags.push(Diagnostic::new(Kind::Schema, doc.value_span(&pointer), format!("{what}: {error}")).label("invalid"));
+            diags.push(
+                Diagnostic::new(
+                    Kind::Schema,
+                    doc.value_span(&pointer),
+                    format!("{what}: {error}"),
+                )
+                .label("invalid"),
+            );
             failed.push(pointer);
         }
     }
 }
 
-fn out_of_range(doc: &Document, pointer: &str, instance: &Value, bound: &str, diags: &mut Vec<Diagnostic>) {
+fn out_of_range(
+    doc: &Document,
+    pointer: &str,
+    instance: &Value,
+    bound: &str,
+    diags: &mut Vec<Diagnostic>,
+) {
     let what = describe_location(pointer);
     diags.push(
-        Diagnostic::new(Kind::OutOfRange, doc.value_span(pointer), format!("{what} is {instance}, but must be {bound}"))
-            .label("out of range"),
+        Diagnostic::new(
+            Kind::OutOfRange,
+            doc.value_span(pointer),
+            format!("{what} is {instance}, but must be {bound}"),
+        )
+        .label("out of range"),
     );
 }
 
 fn is_type_or_required(e: &ValidationError<'_>) -> bool {
     matches!(
         e.kind(),
-        ValidationErrorKind::Type { .. } | ValidationErrorKind::Required { .. } | ValidationErrorKind::OneOfNotValid { .. }
+        ValidationErrorKind::Type { .. }
+            | ValidationErrorKind::Required { .. }
+            | ValidationErrorKind::OneOfNotValid { .. }
     )
 }
 
@@ -259,7 +373,9 @@ fn required_alternatives(context: &[Vec<ValidationError<'static>>]) -> Option<St
         .iter()
         .map(|errs| match errs.as_slice() {
             [e] => match e.kind() {
-                ValidationErrorKind::Required { property } => property.as_str().map(|s| format!("`{s}`")),
+                ValidationErrorKind::Required { property } => {
+                    property.as_str().map(|s| format!("`{s}`"))
+                }
                 _ => None,
             },
             _ => None,
@@ -273,7 +389,12 @@ fn required_alternatives_of_schema(error: &ValidationError<'_>) -> Option<String
     let keys: Vec<String> = node
         .as_array()?
         .iter()
-        .filter_map(|b| b.get("required")?.get(0)?.as_str().map(|s| format!("`{s}`")))
+        .filter_map(|b| {
+            b.get("required")?
+                .get(0)?
+                .as_str()
+                .map(|s| format!("`{s}`"))
+        })
         .collect();
     Some(keys.join(", "))
 }
@@ -295,10 +416,13 @@ fn schema_node(error: &ValidationError<'_>) -> Option<&'static Value> {
             Value::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
             _ => return None,
         };
-        if let Some(target) = node.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix('#')) {
-            if node.as_object().is_some_and(|m| m.len() <= 2) {
-                node = root.pointer(target)?;
-            }
+        if let Some(target) = node
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix('#'))
+            && node.as_object().is_some_and(|m| m.len() <= 2)
+        {
+            node = root.pointer(target)?;
         }
     }
     Some(node)
@@ -325,7 +449,11 @@ fn allowed_keys(error: &ValidationError<'_>) -> Vec<String> {
             None => return Vec::new(),
         }
     }
-    if let Some(target) = node.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix('#')) {
+    if let Some(target) = node
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix('#'))
+    {
         node = root.pointer(target).unwrap_or(node);
     }
     node.get("properties")

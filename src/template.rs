@@ -52,7 +52,10 @@ pub fn variables(text: &str) -> Result<BTreeSet<String>, TemplateError> {
 
 fn syntax_error(e: minijinja::Error) -> TemplateError {
     TemplateError::Syntax {
-        message: e.detail().map(str::to_string).unwrap_or_else(|| e.kind().to_string()),
+        message: e
+            .detail()
+            .map(str::to_string)
+            .unwrap_or_else(|| e.kind().to_string()),
         range: e.range(),
         line: e.line(),
     }
@@ -66,9 +69,10 @@ pub fn render<S: serde::Serialize>(text: &str, ctx: &S) -> Result<String, Templa
     }
     let env = environment();
     let tmpl = env.template_from_str(text).map_err(syntax_error)?;
-    tmpl.render(Value::from(minijinja::value::Serde(ctx))).map_err(|e| TemplateError::Render {
-        message: render_message(&e),
-    })
+    tmpl.render(Value::from(minijinja::value::Serde(ctx)))
+        .map_err(|e| TemplateError::Render {
+            message: render_message(&e),
+        })
 }
 
 fn render_message(e: &minijinja::Error) -> String {
@@ -79,11 +83,19 @@ fn render_message(e: &minijinja::Error) -> String {
 }
 
 /// Renders every string inside a JSON value as a template (for HTTP bodies and mock results).
-pub fn render_value<S: serde::Serialize>(value: &serde_json::Value, ctx: &S) -> Result<serde_json::Value, TemplateError> {
+pub fn render_value<S: serde::Serialize>(
+    value: &serde_json::Value,
+    ctx: &S,
+) -> Result<serde_json::Value, TemplateError> {
     use serde_json::Value as J;
     Ok(match value {
         J::String(s) => J::String(render(s, ctx)?),
-        J::Array(items) => J::Array(items.iter().map(|v| render_value(v, ctx)).collect::<Result<_, _>>()?),
+        J::Array(items) => J::Array(
+            items
+                .iter()
+                .map(|v| render_value(v, ctx))
+                .collect::<Result<_, _>>()?,
+        ),
         J::Object(map) => J::Object(
             map.iter()
                 .map(|(k, v)| Ok((k.clone(), render_value(v, ctx)?)))
@@ -100,15 +112,24 @@ mod tests {
 
     #[test]
     fn finds_dotted_variables_but_not_loop_locals() {
-        let vars = variables("{{ inputs.version }} {% for t in tools %}{{ t.name }}{% endfor %} {{ task }}").unwrap();
-        assert_eq!(vars.into_iter().collect::<Vec<_>>(), ["inputs.version", "task", "tools"]);
+        let vars = variables(
+            "{{ inputs.version }} {% for t in tools %}{{ t.name }}{% endfor %} {{ task }}",
+        )
+        .unwrap();
+        assert_eq!(
+            vars.into_iter().collect::<Vec<_>>(),
+            ["inputs.version", "task", "tools"]
+        );
     }
 
     #[test]
     fn missing_variables_are_errors_not_empty_strings() {
         let err = render("v={{ inputs.nope }}", &json!({"inputs": {}})).unwrap_err();
         assert!(matches!(err, TemplateError::Render { .. }), "{err}");
-        assert_eq!(render("v={{ inputs.v }}", &json!({"inputs": {"v": "1.2"}})).unwrap(), "v=1.2");
+        assert_eq!(
+            render("v={{ inputs.v }}", &json!({"inputs": {"v": "1.2"}})).unwrap(),
+            "v=1.2"
+        );
     }
 
     #[test]
@@ -121,7 +142,11 @@ mod tests {
 
     #[test]
     fn values_substituted_stay_data() {
-        let out = render("{{ args.x }}", &json!({"args": {"x": "a: b\n- c; rm -rf /"}})).unwrap();
+        let out = render(
+            "{{ args.x }}",
+            &json!({"args": {"x": "a: b\n- c; rm -rf /"}}),
+        )
+        .unwrap();
         assert_eq!(out, "a: b\n- c; rm -rf /");
     }
 }

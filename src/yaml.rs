@@ -83,9 +83,13 @@ pub fn parse(source: &Source, diags: &mut Vec<Diagnostic>) -> Document {
         Err(e) => {
             let offset = source.offset_of(e.marker().line(), e.marker().col());
             builder.diags.push(
-                Diagnostic::new(Kind::YamlSyntax, Span::new(offset, 0), "the file is not valid YAML")
-                    .label(e.info().to_string())
-                    .help(yaml_help(e.info())),
+                Diagnostic::new(
+                    Kind::YamlSyntax,
+                    Span::new(offset, 0),
+                    "the file is not valid YAML",
+                )
+                .label(e.info().to_string())
+                .help(yaml_help(e.info())),
             );
             Document::default()
         }
@@ -189,13 +193,21 @@ impl<'s> Builder<'s, '_> {
                     end = end.max(vspan.end());
                     items.push(v);
                 }
-                (Value::Array(items), Span::new(start.offset, end - start.offset), anchor)
+                (
+                    Value::Array(items),
+                    Span::new(start.offset, end - start.offset),
+                    anchor,
+                )
             }
             Event::MappingStart(anchor, tag) => {
                 self.reject_tag(tag.as_deref(), start);
                 let (map, end) = self.mapping(&pointer)?;
                 let end = end.max(start.end());
-                (Value::Object(map), Span::new(start.offset, end - start.offset), anchor)
+                (
+                    Value::Object(map),
+                    Span::new(start.offset, end - start.offset),
+                    anchor,
+                )
             }
             Event::Alias(id) => {
                 let value = self.anchors.get(&id).cloned().unwrap_or(Value::Null);
@@ -206,7 +218,9 @@ impl<'s> Builder<'s, '_> {
         if anchor != 0 {
             self.anchors.insert(anchor, value.clone());
         }
-        self.doc.spans.insert(pointer, NodeSpans { key, value: whole });
+        self.doc
+            .spans
+            .insert(pointer, NodeSpans { key, value: whole });
         Ok((value, whole))
     }
 
@@ -225,8 +239,12 @@ impl<'s> Builder<'s, '_> {
                     // A complex key: consume it, report, and skip its value.
                     let (_, whole) = self.node(other, sp, format!("{pointer}/?"), None)?;
                     self.diags.push(
-                        Diagnostic::new(Kind::YamlUnsupported, whole, "mapping keys must be plain strings")
-                            .label("complex key"),
+                        Diagnostic::new(
+                            Kind::YamlUnsupported,
+                            whole,
+                            "mapping keys must be plain strings",
+                        )
+                        .label("complex key"),
                     );
                     let (ev, sp) = self.next()?;
                     self.node(ev, sp, format!("{pointer}/?"), None)?;
@@ -238,9 +256,15 @@ impl<'s> Builder<'s, '_> {
             if let Some(first) = key_spans.get(&key) {
                 let (line, col) = self.source.line_col(first.offset);
                 self.diags.push(
-                    Diagnostic::new(Kind::DuplicateKey, key_span, format!("duplicate key `{key}`"))
-                        .label("defined again here")
-                        .help(format!("`{key}` is first defined at line {line}, column {col}; remove one of them")),
+                    Diagnostic::new(
+                        Kind::DuplicateKey,
+                        key_span,
+                        format!("duplicate key `{key}`"),
+                    )
+                    .label("defined again here")
+                    .help(format!(
+                        "`{key}` is first defined at line {line}, column {col}; remove one of them"
+                    )),
                 );
                 // Keep the first definition and its spans; still walk the duplicate.
                 let shadow = format!("{pointer}/\u{0}dup");
@@ -260,9 +284,13 @@ impl<'s> Builder<'s, '_> {
     fn reject_tag(&mut self, tag: Option<&Tag>, span: Span) {
         if let Some(tag) = tag {
             self.diags.push(
-                Diagnostic::new(Kind::YamlUnsupported, span, format!("unsupported YAML tag `{tag}`"))
-                    .label("tag")
-                    .help("remove the tag; workflow files use plain YAML values"),
+                Diagnostic::new(
+                    Kind::YamlUnsupported,
+                    span,
+                    format!("unsupported YAML tag `{tag}`"),
+                )
+                .label("tag")
+                .help("remove the tag; workflow files use plain YAML values"),
             );
         }
     }
@@ -320,12 +348,11 @@ pub fn resolve_plain(text: &str) -> Value {
     if let Some(n) = parse_int(text) {
         return Value::Number(n);
     }
-    if looks_like_float(text) {
-        if let Ok(f) = text.parse::<f64>() {
-            if let Some(n) = Number::from_f64(f) {
-                return Value::Number(n);
-            }
-        }
+    if looks_like_float(text)
+        && let Ok(f) = text.parse::<f64>()
+        && let Some(n) = Number::from_f64(f)
+    {
+        return Value::Number(n);
     }
     Value::String(text.to_string())
 }
@@ -385,7 +412,8 @@ mod tests {
 
     #[test]
     fn resolves_core_schema_scalars() {
-        let (doc, diags, _) = load("a: yes\nb: 12\nc: 1.5\nd: true\ne: ~\nf: '12'\ng: 0x1f\nh: -3\n");
+        let (doc, diags, _) =
+            load("a: yes\nb: 12\nc: 1.5\nd: true\ne: ~\nf: '12'\ng: 0x1f\nh: -3\n");
         assert!(diags.is_empty(), "{diags:?}");
         assert_eq!(
             doc.value,
@@ -403,7 +431,10 @@ mod tests {
         assert_eq!(src.slice(s.value), "a/b");
         assert_eq!(src.line_col(doc.key_span("/plan/missing").offset), (1, 1));
         let whole = doc.spans("/plan").unwrap().value;
-        assert_eq!(src.slice(whole).trim_end(), "max_steps: 7\n  steps:\n    - id: a/b");
+        assert_eq!(
+            src.slice(whole).trim_end(),
+            "max_steps: 7\n  steps:\n    - id: a/b"
+        );
     }
 
     #[test]
@@ -417,7 +448,12 @@ mod tests {
 
     #[test]
     fn tabs_and_bad_indentation_are_syntax_errors() {
-        for text in ["a:\n\tb: 1\n", "a:\n  b: 1\n c: 2\n", "a: [1, 2\n", "a: 'open\n"] {
+        for text in [
+            "a:\n\tb: 1\n",
+            "a:\n  b: 1\n c: 2\n",
+            "a: [1, 2\n",
+            "a: 'open\n",
+        ] {
             let (_, diags, _) = load(text);
             assert_eq!(diags.len(), 1, "{text:?}: {diags:?}");
             assert_eq!(diags[0].kind, Kind::YamlSyntax, "{text:?}");
