@@ -18,8 +18,15 @@ fn large_workflow(tools: usize) -> String {
     }
     y.push_str("plan:\n  max_steps: 100\n  parallel: true\n  steps:\n");
     for i in 0..100 {
-        let dep = if i == 0 { String::new() } else { format!(", depends_on: [s{}]", i - 1) };
-        let _ = writeln!(y, "    - {{id: s{i}, description: Step {i} of the release, tool: tool_{i}{dep}}}");
+        let dep = if i == 0 {
+            String::new()
+        } else {
+            format!(", depends_on: [s{}]", i - 1)
+        };
+        let _ = writeln!(
+            y,
+            "    - {{id: s{i}, description: Step {i} of the release, tool: tool_{i}{dep}}}"
+        );
     }
     y.push_str("budget:\n  max_llm_calls: 400\n");
     y
@@ -35,7 +42,11 @@ fn main() {
     let lines = text.lines().count();
     let source = pe::source::Source::new("big.yaml".into(), "big.yaml".into(), text.clone());
     let checked = pe::check::check_source(&source);
-    assert!(checked.diagnostics.is_empty(), "generated workflow must be valid: {:?}", checked.diagnostics.first());
+    assert!(
+        checked.diagnostics.is_empty(),
+        "generated workflow must be valid: {:?}",
+        checked.diagnostics.first()
+    );
     let runs: Vec<Duration> = (0..30)
         .map(|_| {
             let t = Instant::now();
@@ -44,24 +55,40 @@ fn main() {
             t.elapsed()
         })
         .collect();
-    println!("check, in process: {lines} lines, 200 tools: median {:.2} ms over 30 runs", median(runs).as_secs_f64() * 1e3);
+    println!(
+        "check, in process: {lines} lines, 200 tools: median {:.2} ms over 30 runs",
+        median(runs).as_secs_f64() * 1e3
+    );
 
     let dir = std::env::temp_dir().join(format!("pe-bench-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     let big = dir.join("big.yaml");
     let _ = std::fs::write(&big, &text);
-    let small = concat!(env!("CARGO_MANIFEST_DIR"), "/workflows/research-compare.yaml");
+    let small = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/workflows/research-compare.yaml"
+    );
     let exe = env!("CARGO_BIN_EXE_pe");
-    for (label, file) in [("pe check (process) small file", small.to_string()), ("pe check (process) large file", big.display().to_string())] {
+    for (label, file) in [
+        ("pe check (process) small file", small.to_string()),
+        ("pe check (process) large file", big.display().to_string()),
+    ] {
         let runs: Vec<Duration> = (0..30)
             .map(|_| {
                 let t = Instant::now();
-                let status = Command::new(exe).args(["check", &file]).output().expect("run pe").status;
+                let status = Command::new(exe)
+                    .args(["check", &file])
+                    .output()
+                    .expect("run pe")
+                    .status;
                 assert!(status.success());
                 t.elapsed()
             })
             .collect();
-        println!("{label}: start-up to exit median {:.2} ms over 30 runs", median(runs).as_secs_f64() * 1e3);
+        println!(
+            "{label}: start-up to exit median {:.2} ms over 30 runs",
+            median(runs).as_secs_f64() * 1e3
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -29,8 +29,35 @@ pub enum Command {
     Check(CheckArgs),
     /// Run a workflow: plan, execute the steps, replan, synthesize the answer.
     Exec(ExecArgs),
+    /// List past runs: id, workflow, status, start, duration, cost.
+    Runs(RunsArgs),
     /// Print the workflow JSON Schema (the file format, for editors and other validators).
     Schema,
+    /// Show one run's events as a timeline (`--json`: the journal as JSON lines).
+    Show(ShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// One JSON document with every run.
+    #[arg(long)]
+    pub json: bool,
+    /// The run store (default: `.pe/` in the current directory).
+    #[arg(long, value_name = "DIR", env = "PE_HOME")]
+    pub store: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A run id, a unique prefix of one, or `latest`.
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    /// Print the journal as JSON lines, one event per line.
+    #[arg(long)]
+    pub json: bool,
+    /// The run store (default: `.pe/` in the current directory).
+    #[arg(long, value_name = "DIR", env = "PE_HOME")]
+    pub store: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -28,13 +28,67 @@ pub enum Error {
     /// Occurs when arguments or inputs are wrong (unknown input, bad `--model`, ...).
     #[error("{message}")]
     Usage { message: String },
+    /// Occurs when an input value does not match the input's JSON Schema (or its type).
+    #[error("input `{name}`: {problem}")]
+    InvalidInput { name: String, problem: String },
+    /// Occurs when an input has no default and no value was given.
+    #[error("missing input `{name}`: set it with `--input {name}=VALUE`{}", describe(.description))]
+    MissingInput {
+        description: Option<String>,
+        name: String,
+    },
+    /// Occurs when `--input` or `--inputs-file` sets an input the workflow does not declare.
+    #[error("unknown input `{name}`: {help}")]
+    UnknownInput { help: String, name: String },
+    /// Occurs when a `--model` value is not `[ROLE=]PROVIDER/MODEL` with a known provider.
+    #[error("--model {value}: {reason}")]
+    ModelOverride { reason: String, value: String },
+    /// Occurs when a role resolves to a provider this build cannot talk to yet.
+    #[error(
+        "the {role} model `{reference}` needs the `{provider}` provider, which is not available in this build yet; run offline with `--model scripted/<replies.yaml>`"
+    )]
+    ProviderUnavailable {
+        provider: String,
+        reference: String,
+        role: String,
+    },
+    /// Occurs when a scripted replies file cannot be read or is malformed.
+    #[error("{source}")]
+    ScriptedReplies {
+        source: crate::model::scripted::ScriptedLoadError,
+    },
+    /// Occurs when the run store cannot be opened, read or written, or names no such run.
+    #[error("{source}")]
+    Store {
+        source: crate::run::journal::JournalError,
+    },
+    /// Occurs when rendering the task or a prompt fails at run time (a filter error on
+    /// an input value; undefined variables are caught by `pe check`).
+    #[error("cannot render {what}: {message}")]
+    Template { message: String, what: String },
+}
+
+fn describe(description: &Option<String>) -> String {
+    match description {
+        Some(d) => format!(" ({d})"),
+        None => String::new(),
+    }
 }
 
 impl Error {
     pub fn code(&self) -> u8 {
         match self {
             Error::InvalidWorkflow { .. } => exit::INVALID_WORKFLOW,
-            Error::Read { .. } | Error::Usage { .. } => exit::USAGE,
+            Error::Read { .. }
+            | Error::Usage { .. }
+            | Error::InvalidInput { .. }
+            | Error::MissingInput { .. }
+            | Error::UnknownInput { .. }
+            | Error::ModelOverride { .. }
+            | Error::ProviderUnavailable { .. }
+            | Error::ScriptedReplies { .. }
+            | Error::Store { .. }
+            | Error::Template { .. } => exit::USAGE,
         }
     }
 }

@@ -11,8 +11,11 @@ pub mod cli;
 pub mod commands;
 pub mod diagnostic;
 pub mod duration;
+pub mod engine;
 pub mod error;
+pub mod model;
 pub mod render;
+pub mod run;
 pub mod schema;
 pub mod source;
 pub mod spec;
@@ -29,9 +32,9 @@ use cli::{Cli, Command};
 pub fn run(cli: Cli) -> u8 {
     let result = match cli.command {
         Command::Check(args) => commands::check::run(&args),
-        Command::Exec(_args) => Err(error::Error::Usage {
-            message: "`pe exec` is not built yet".into(),
-        }),
+        Command::Exec(args) => commands::exec::run(&args),
+        Command::Runs(args) => commands::runs::run(&args),
+        Command::Show(args) => commands::show::run(&args),
         Command::Schema => {
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(schema::WORKFLOW_SCHEMA.as_bytes());
@@ -52,10 +55,7 @@ pub fn report(e: &error::Error) {
     use std::io::IsTerminal;
     let mut err = std::io::stderr().lock();
     match e {
-        error::Error::InvalidWorkflow {
-            diagnostics,
-            file,
-        } => {
+        error::Error::InvalidWorkflow { diagnostics, file } => {
             let color = std::io::stderr().is_terminal();
             for d in diagnostics {
                 let _ = write!(err, "{}", render::diagnostic::render(file, d, color));

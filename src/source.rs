@@ -38,7 +38,11 @@ impl Source {
         let bytes = std::fs::read(path)?;
         let text = String::from_utf8(bytes)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()))?;
-        Ok(Source::new(path.display().to_string(), path.to_path_buf(), text))
+        Ok(Source::new(
+            path.display().to_string(),
+            path.to_path_buf(),
+            text,
+        ))
     }
 
     pub fn new(name: String, path: PathBuf, text: String) -> Source {

@@ -56,7 +56,12 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Planner, Role::Executor, Role::Replanner, Role::Synthesizer];
+    pub const ALL: [Role; 4] = [
+        Role::Planner,
+        Role::Executor,
+        Role::Replanner,
+        Role::Synthesizer,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

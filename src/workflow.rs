@@ -110,7 +110,13 @@ pub enum Builtin {
 }
 
 impl Builtin {
-    pub const NAMES: [&'static str; 5] = ["calculator", "current_time", "list_files", "read_file", "write_file"];
+    pub const NAMES: [&'static str; 5] = [
+        "calculator",
+        "current_time",
+        "list_files",
+        "read_file",
+        "write_file",
+    ];
 
     pub fn from_name(name: &str) -> Option<Builtin> {
         Some(match name {
@@ -134,8 +140,13 @@ impl Builtin {
             })
         };
         match self {
-            Builtin::Calculator => string_arg("expression", "An arithmetic expression, e.g. (4.31 - 2.96) / 2.96 * 100"),
-            Builtin::CurrentTime => serde_json::json!({"type": "object", "properties": {}, "additionalProperties": false}),
+            Builtin::Calculator => string_arg(
+                "expression",
+                "An arithmetic expression, e.g. (4.31 - 2.96) / 2.96 * 100",
+            ),
+            Builtin::CurrentTime => {
+                serde_json::json!({"type": "object", "properties": {}, "additionalProperties": false})
+            }
             Builtin::ListFiles => string_arg("path", "Directory relative to the workflow, e.g. ."),
             Builtin::ReadFile => string_arg("path", "File path relative to the workflow"),
             Builtin::WriteFile => serde_json::json!({

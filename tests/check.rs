@@ -8,7 +8,8 @@ use assert_cmd::Command;
 
 fn pe() -> Command {
     let mut cmd = Command::cargo_bin("pe").expect("pe binary");
-    cmd.env("NO_COLOR", "1").current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd.env("NO_COLOR", "1")
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
     cmd
 }
 
@@ -27,12 +28,19 @@ fn fixtures() -> Vec<String> {
 #[test]
 fn every_invalid_fixture_fails_with_its_rendered_diagnostics() {
     let names = fixtures();
-    assert!(names.len() >= 20, "expected one fixture per diagnostic kind, found {}", names.len());
+    assert!(
+        names.len() >= 20,
+        "expected one fixture per diagnostic kind, found {}",
+        names.len()
+    );
     for name in names {
         let path = format!("tests/fixtures/invalid/{name}");
         let out = pe().args(["check", &path]).output().expect("run pe");
         assert_eq!(out.status.code(), Some(3), "{name} should be invalid");
-        assert!(out.stdout.is_empty(), "{name}: diagnostics belong on stderr");
+        assert!(
+            out.stdout.is_empty(),
+            "{name}: diagnostics belong on stderr"
+        );
         let stderr = String::from_utf8(out.stderr).expect("utf-8");
         insta::assert_snapshot!(name.trim_end_matches(".yaml"), stderr);
     }
@@ -47,7 +55,10 @@ fn each_fixture_reports_the_code_it_is_named_after() {
             continue;
         }
         let path = format!("tests/fixtures/invalid/{name}");
-        let out = pe().args(["check", "--format", "json", &path]).output().expect("run pe");
+        let out = pe()
+            .args(["check", "--format", "json", &path])
+            .output()
+            .expect("run pe");
         let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json on stdout");
         let codes: Vec<&str> = doc["files"][0]["diagnostics"]
             .as_array()
@@ -55,14 +66,22 @@ fn each_fixture_reports_the_code_it_is_named_after() {
             .iter()
             .filter_map(|d| d["code"].as_str())
             .collect();
-        assert!(codes.contains(&format!("pe::{stem}").as_str()), "{name}: got {codes:?}");
+        assert!(
+            codes.contains(&format!("pe::{stem}").as_str()),
+            "{name}: got {codes:?}"
+        );
     }
 }
 
 #[test]
 fn all_problems_are_reported_in_one_run_in_file_order() {
     let out = pe()
-        .args(["check", "--format", "json", "tests/fixtures/invalid/many-problems.yaml"])
+        .args([
+            "check",
+            "--format",
+            "json",
+            "tests/fixtures/invalid/many-problems.yaml",
+        ])
         .output()
         .expect("run pe");
     assert_eq!(out.status.code(), Some(3));
@@ -90,14 +109,22 @@ fn all_problems_are_reported_in_one_run_in_file_order() {
         ("pe::unknown-tool", 18, 54),
         ("pe::out-of-range", 20, 19),
     ];
-    let want: Vec<(String, u64, u64)> = want.iter().map(|(c, l, col)| (c.to_string(), *l, *col)).collect();
+    let want: Vec<(String, u64, u64)> = want
+        .iter()
+        .map(|(c, l, col)| (c.to_string(), *l, *col))
+        .collect();
     assert_eq!(got, want);
 }
 
 #[test]
 fn json_format_has_the_documented_fields() {
     let out = pe()
-        .args(["check", "--format", "json", "tests/fixtures/invalid/unknown-key.yaml"])
+        .args([
+            "check",
+            "--format",
+            "json",
+            "tests/fixtures/invalid/unknown-key.yaml",
+        ])
         .output()
         .expect("run pe");
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
@@ -106,16 +133,25 @@ fn json_format_has_the_documented_fields() {
 
 #[test]
 fn valid_files_exit_zero_and_say_ok() {
-    let out = pe().args(["check", "workflows/release-checklist.yaml"]).output().expect("run pe");
+    let out = pe()
+        .args(["check", "workflows/release-checklist.yaml"])
+        .output()
+        .expect("run pe");
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "workflows/release-checklist.yaml: ok\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "workflows/release-checklist.yaml: ok\n"
+    );
 }
 
 #[test]
 fn usage_errors_exit_two() {
     let out = pe().args(["check"]).output().expect("run pe");
     assert_eq!(out.status.code(), Some(2));
-    let out = pe().args(["check", "does/not/exist.yaml"]).output().expect("run pe");
+    let out = pe()
+        .args(["check", "does/not/exist.yaml"])
+        .output()
+        .expect("run pe");
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
@@ -126,13 +162,21 @@ fn usage_errors_exit_two() {
 #[test]
 fn one_bad_file_does_not_hide_the_others() {
     let out = pe()
-        .args(["check", "workflows/release-checklist.yaml", "tests/fixtures/invalid/unknown-key.yaml", "missing.yaml"])
+        .args([
+            "check",
+            "workflows/release-checklist.yaml",
+            "tests/fixtures/invalid/unknown-key.yaml",
+            "missing.yaml",
+        ])
         .output()
         .expect("run pe");
     // The highest code wins: an invalid workflow (3) over an unreadable file (2).
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let summary: Vec<&str> = stderr.lines().filter(|l| l.ends_with(": ok") || l.contains(": 2 problems") || l.starts_with("error:")).collect();
+    let summary: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.ends_with(": ok") || l.contains(": 2 problems") || l.starts_with("error:"))
+        .collect();
     assert_eq!(
         summary,
         [
@@ -147,6 +191,8 @@ fn one_bad_file_does_not_hide_the_others() {
 fn schema_command_prints_the_published_schema() {
     let out = pe().arg("schema").output().expect("run pe");
     assert_eq!(out.status.code(), Some(0));
-    let published = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/workflow.schema.json")).expect("schema file");
+    let published =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/workflow.schema.json"))
+            .expect("schema file");
     assert_eq!(out.stdout, published);
 }

@@ -17,7 +17,10 @@ fn check(path: &Path) -> (Option<i32>, String) {
         .arg(path)
         .output()
         .expect("run pe");
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -29,9 +32,22 @@ fn every_shipped_workflow_passes_check() {
         .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
         .collect();
     files.sort();
-    let names: Vec<String> = files.iter().filter_map(|p| p.file_stem()).map(|s| s.to_string_lossy().into_owned()).collect();
-    for required in ["cost-of-living", "prior-authorization", "release-checklist", "research-compare", "scaffold-project"] {
-        assert!(names.iter().any(|n| n == required), "workflows/{required}.yaml is missing");
+    let names: Vec<String> = files
+        .iter()
+        .filter_map(|p| p.file_stem())
+        .map(|s| s.to_string_lossy().into_owned())
+        .collect();
+    for required in [
+        "cost-of-living",
+        "prior-authorization",
+        "release-checklist",
+        "research-compare",
+        "scaffold-project",
+    ] {
+        assert!(
+            names.iter().any(|n| n == required),
+            "workflows/{required}.yaml is missing"
+        );
     }
     for file in files {
         let (code, stderr) = check(&file);
@@ -57,12 +73,24 @@ fn every_readme_yaml_block_passes_check() {
         if line.trim() != "```yaml" {
             continue;
         }
-        let block: Vec<&str> = lines.by_ref().map(|(_, l)| l).take_while(|l| l.trim() != "```").collect();
+        let block: Vec<&str> = lines
+            .by_ref()
+            .map(|(_, l)| l)
+            .take_while(|l| l.trim() != "```")
+            .collect();
         let path = dir.path().join(format!("readme-line-{}.yaml", n + 1));
         std::fs::write(&path, block.join("\n") + "\n").expect("write block");
         let (code, stderr) = check(&path);
-        assert_eq!(code, Some(0), "README.md block at line {}:\n{stderr}", n + 1);
+        assert_eq!(
+            code,
+            Some(0),
+            "README.md block at line {}:\n{stderr}",
+            n + 1
+        );
         count += 1;
     }
-    assert!(count >= 1, "the README should show at least one complete workflow");
+    assert!(
+        count >= 1,
+        "the README should show at least one complete workflow"
+    );
 }

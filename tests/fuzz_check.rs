@@ -10,7 +10,12 @@ fn check_text(text: &str) {
     let source = Source::new("p.yaml".into(), "p.yaml".into(), text.to_string());
     let checked = check_source(&source);
     for d in &checked.diagnostics {
-        assert!(d.span.end() <= text.len(), "span {:?} outside {} bytes", d.span, text.len());
+        assert!(
+            d.span.end() <= text.len(),
+            "span {:?} outside {} bytes",
+            d.span,
+            text.len()
+        );
         assert!(text.is_char_boundary(d.span.offset) && text.is_char_boundary(d.span.end()));
         let rendered = pe::render::diagnostic::render(&source, d, false);
         assert!(rendered.contains(d.kind.code()));

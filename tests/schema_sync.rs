@@ -36,10 +36,20 @@ impl<'de> Deserializer<'de> for Probe {
     fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Probed> {
         Err(Probed(Vec::new()))
     }
-    fn deserialize_struct<V: Visitor<'de>>(self, _: &'static str, fields: &'static [&'static str], _: V) -> Result<V::Value, Probed> {
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        fields: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Probed> {
         Err(Probed(fields.to_vec()))
     }
-    fn deserialize_enum<V: Visitor<'de>>(self, _: &'static str, variants: &'static [&'static str], _: V) -> Result<V::Value, Probed> {
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        variants: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Probed> {
         Err(Probed(variants.to_vec()))
     }
     serde::forward_to_deserialize_any! {
@@ -60,13 +70,24 @@ fn schema() -> Value {
 }
 
 fn at<'a>(schema: &'a Value, pointer: &str) -> &'a Value {
-    schema.pointer(pointer).unwrap_or_else(|| panic!("schema has no {pointer}"))
+    schema
+        .pointer(pointer)
+        .unwrap_or_else(|| panic!("schema has no {pointer}"))
 }
 
 fn properties(schema: &Value, pointer: &str) -> BTreeSet<String> {
     let node = at(schema, pointer);
-    assert_eq!(node["additionalProperties"], Value::Bool(false), "{pointer} must deny unknown keys");
-    node["properties"].as_object().expect("properties").keys().cloned().collect()
+    assert_eq!(
+        node["additionalProperties"],
+        Value::Bool(false),
+        "{pointer} must deny unknown keys"
+    );
+    node["properties"]
+        .as_object()
+        .expect("properties")
+        .keys()
+        .cloned()
+        .collect()
 }
 
 fn enum_values(schema: &Value, pointer: &str) -> BTreeSet<String> {
@@ -96,43 +117,85 @@ fn structs_match_schema_objects() {
         ("/$defs/step", names_of::<StepSpec>()),
         ("/properties/execute", names_of::<ExecuteSpec>()),
         ("/properties/replan", names_of::<ReplanSpec>()),
-        ("/properties/replan/properties/on_step_failure", names_of::<StepFailurePolicy>()),
+        (
+            "/properties/replan/properties/on_step_failure",
+            names_of::<StepFailurePolicy>(),
+        ),
         ("/properties/budget", names_of::<BudgetSpec>()),
         ("/$defs/role_budget", names_of::<RoleBudget>()),
         ("/properties/output", names_of::<OutputSpec>()),
         ("/$defs/test_case", names_of::<TestCase>()),
-        ("/$defs/test_case/properties/expect", names_of::<Expectation>()),
+        (
+            "/$defs/test_case/properties/expect",
+            names_of::<Expectation>(),
+        ),
         ("/$defs/scripted_replies", names_of::<ScriptedReplies>()),
         ("/$defs/scripted_reply", names_of::<ScriptedReply>()),
-        ("/$defs/scripted_reply/properties/tool_calls/items", names_of::<ScriptedToolCall>()),
-        ("/$defs/scripted_reply/properties/usage", names_of::<ScriptedUsage>()),
+        (
+            "/$defs/scripted_reply/properties/tool_calls/items",
+            names_of::<ScriptedToolCall>(),
+        ),
+        (
+            "/$defs/scripted_reply/properties/usage",
+            names_of::<ScriptedUsage>(),
+        ),
     ];
     for (pointer, fields) in cases {
         assert!(!fields.is_empty(), "{pointer}: probe found no fields");
-        assert_eq!(properties(&s, pointer), fields, "schema {pointer} and its Rust struct differ");
+        assert_eq!(
+            properties(&s, pointer),
+            fields,
+            "schema {pointer} and its Rust struct differ"
+        );
     }
     // Per-role maps use the role names.
     let roles = names_of::<Role>();
-    assert_eq!(properties(&s, "/properties/budget/properties/per_role"), roles);
-    assert_eq!(names_of::<ModelsSpec>(), roles.iter().cloned().chain(["default".to_string()]).collect());
+    assert_eq!(
+        properties(&s, "/properties/budget/properties/per_role"),
+        roles
+    );
+    assert_eq!(
+        names_of::<ModelsSpec>(),
+        roles
+            .iter()
+            .cloned()
+            .chain(["default".to_string()])
+            .collect()
+    );
 }
 
 #[test]
 fn enums_match_schema_enums() {
     let s = schema();
     let cases: Vec<(&str, BTreeSet<String>)> = vec![
-        ("/$defs/provider/properties/kind", names_of::<ProviderKind>()),
+        (
+            "/$defs/provider/properties/kind",
+            names_of::<ProviderKind>(),
+        ),
         ("/$defs/tool/properties/on_error", names_of::<OnError>()),
-        ("/properties/execute/properties/context", names_of::<ContextMode>()),
+        (
+            "/properties/execute/properties/context",
+            names_of::<ContextMode>(),
+        ),
         ("/$defs/replan_trigger", names_of::<ReplanTrigger>()),
-        ("/properties/replan/properties/on_step_failure/properties/then", names_of::<FailureAction>()),
+        (
+            "/properties/replan/properties/on_step_failure/properties/then",
+            names_of::<FailureAction>(),
+        ),
         ("/$defs/run_status", names_of::<RunStatus>()),
         ("/$defs/step_status", names_of::<StepStatus>()),
     ];
     for (pointer, variants) in cases {
-        assert_eq!(enum_values(&s, pointer), variants, "schema {pointer} and its Rust enum differ");
+        assert_eq!(
+            enum_values(&s, pointer),
+            variants,
+            "schema {pointer} and its Rust enum differ"
+        );
     }
-    let builtins: BTreeSet<String> = pe::workflow::Builtin::NAMES.iter().map(|s| s.to_string()).collect();
+    let builtins: BTreeSet<String> = pe::workflow::Builtin::NAMES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     assert_eq!(enum_values(&s, "/$defs/tool/properties/builtin"), builtins);
     let kinds: BTreeSet<String> = ProviderKind::NAMES.iter().map(|s| s.to_string()).collect();
     assert_eq!(enum_values(&s, "/$defs/provider/properties/kind"), kinds);
@@ -140,5 +203,8 @@ fn enums_match_schema_enums() {
 
 #[test]
 fn duration_pattern_is_the_parsers() {
-    assert_eq!(at(&schema(), "/$defs/duration/pattern"), pe::duration::PATTERN);
+    assert_eq!(
+        at(&schema(), "/$defs/duration/pattern"),
+        pe::duration::PATTERN
+    );
 }

@@ -36,7 +36,11 @@ pub fn run(args: &CheckArgs) -> Result<u8, Error> {
         }
         match args.format {
             Format::Json => {
-                let diags: Vec<_> = checked.diagnostics.iter().map(|d| to_json(&source, d)).collect();
+                let diags: Vec<_> = checked
+                    .diagnostics
+                    .iter()
+                    .map(|d| to_json(&source, d))
+                    .collect();
                 files.push(json!({"file": source.name, "valid": n == 0, "diagnostics": diags}));
             }
             Format::Human => {
@@ -46,7 +50,12 @@ pub fn run(args: &CheckArgs) -> Result<u8, Error> {
                 let _ = if n == 0 {
                     writeln!(stderr, "{}: ok", source.name)
                 } else {
-                    writeln!(stderr, "{}: {n} problem{}", source.name, if n == 1 { "" } else { "s" })
+                    writeln!(
+                        stderr,
+                        "{}: {n} problem{}",
+                        source.name,
+                        if n == 1 { "" } else { "s" }
+                    )
                 };
             }
         }
@@ -54,7 +63,11 @@ pub fn run(args: &CheckArgs) -> Result<u8, Error> {
     if args.format == Format::Json {
         let doc = json!({"valid": code == exit::COMPLETED, "files": files});
         let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        let _ = writeln!(
+            stdout,
+            "{}",
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        );
     }
     Ok(code)
 }

@@ -1,3 +1,6 @@
 //! One module per subcommand: each turns parsed arguments into work and an exit code.
 
 pub mod check;
+pub mod exec;
+pub mod runs;
+pub mod show;

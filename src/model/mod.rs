@@ -1,3 +1,198 @@
 //! Models: the [`Model`] trait the engine talks to, and its implementations (`scripted`
 //! now; OpenAI-compatible, Anthropic, Ollama and the embedded local model behind the same
 //! trait). The engine knows only the trait.
+//!
+//! The request and response types follow the chat APIs every provider speaks: messages with
+//! roles, native tool calls with JSON arguments, and a response format that is plain text or
+//! JSON constrained by a schema (structured output).
+
+pub mod resolve;
+pub mod scripted;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::spec::Role;
+
+pub use crate::tool::ToolDefinition;
+pub use resolve::{Choices, ModelSet, apply_overrides, connect_all};
+
+/// A chat model. Implementations must be usable from concurrent steps.
+#[async_trait::async_trait]
+pub trait Model: Send + Sync {
+    /// `provider/model`, as users write it (recorded in `llm_call` events).
+    fn reference(&self) -> &str;
+
+    /// An upper bound of what `request` will cost, checked against budgets before the call.
+    /// Providers cap the reply with `request.max_output_tokens`, so input plus that cap is
+    /// safe; the scripted provider knows its reply exactly.
+    fn estimate(&self, request: &ModelRequest) -> Usage {
+        Usage {
+            input_tokens: estimate_tokens(&request.prompt_text()),
+            output_tokens: request.max_output_tokens.unwrap_or(0),
+        }
+    }
+
+    /// One model turn.
+    async fn complete(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError>;
+}
+
+/// One call to a model.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ModelRequest {
+    /// Cap on generated tokens (from the model settings and the remaining token budget).
+    pub max_output_tokens: Option<u64>,
+    pub messages: Vec<Message>,
+    pub response_format: ResponseFormat,
+    /// Which pipeline role asks (the scripted provider keeps one reply list per role).
+    pub role: Option<Role>,
+    pub seed: Option<u64>,
+    pub temperature: Option<f64>,
+    /// Tools the model may call natively; empty when it may not call any.
+    pub tools: Vec<ToolDefinition>,
+    pub top_p: Option<f64>,
+}
+
+impl ModelRequest {
+    /// The whole conversation as one text (what the scripted provider's `when` matches).
+    pub fn prompt_text(&self) -> String {
+        let mut text = String::new();
+        for m in &self.messages {
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&m.content);
+        }
+        text
+    }
+}
+
+/// What the reply must look like.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ResponseFormat {
+    /// A JSON document valid against `schema` (structured output).
+    Json { name: String, schema: Value },
+    #[default]
+    Text,
+}
+
+/// One chat message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub content: String,
+    pub role: MessageRole,
+    /// For `tool` messages: the id of the call this answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// For `assistant` messages: the tool calls it made.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+}
+
+impl Message {
+    pub fn system(content: impl Into<String>) -> Message {
+        Message::plain(MessageRole::System, content)
+    }
+
+    pub fn user(content: impl Into<String>) -> Message {
+        Message::plain(MessageRole::User, content)
+    }
+
+    pub fn assistant(content: impl Into<String>, tool_calls: Vec<ToolCall>) -> Message {
+        Message {
+            tool_calls,
+            ..Message::plain(MessageRole::Assistant, content)
+        }
+    }
+
+    pub fn tool(call_id: impl Into<String>, content: impl Into<String>) -> Message {
+        Message {
+            tool_call_id: Some(call_id.into()),
+            ..Message::plain(MessageRole::Tool, content)
+        }
+    }
+
+    fn plain(role: MessageRole, content: impl Into<String>) -> Message {
+        Message {
+            content: content.into(),
+            role,
+            tool_call_id: None,
+            tool_calls: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageRole {
+    Assistant,
+    System,
+    Tool,
+    User,
+}
+
+/// A tool call the model asked for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    pub arguments: Value,
+    /// Provider-assigned id, echoed in the tool message that answers it.
+    pub id: String,
+    pub name: String,
+}
+
+/// One model turn's answer: text (plain, or JSON for a `Json` response format) and/or
+/// tool calls.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ModelResponse {
+    pub text: String,
+    pub tool_calls: Vec<ToolCall>,
+    /// The reply was cut at `max_output_tokens`.
+    pub truncated: bool,
+    pub usage: Usage,
+}
+
+/// Tokens one call consumed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+impl Usage {
+    pub fn total(self) -> u64 {
+        self.input_tokens + self.output_tokens
+    }
+}
+
+/// A rough token count (about four characters per token), used where no tokenizer is known.
+pub fn estimate_tokens(text: &str) -> u64 {
+    (text.chars().count() as u64).div_ceil(4)
+}
+
+/// Why a model call failed.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum ModelError {
+    /// Occurs when a scripted replies file has no unused reply left for a role (or none whose
+    /// `when` matches the prompt).
+    #[error(
+        "the scripted replies in {file} have no {role} reply left{}",
+        if *.matched_when { " whose `when` matches the prompt" } else { "" }
+    )]
+    NoReplyLeft {
+        file: String,
+        matched_when: bool,
+        role: &'static str,
+    },
+    /// Occurs when the provider answered with an error (for `scripted`: an `error:` reply).
+    #[error("{model} failed: {message}")]
+    Provider { message: String, model: String },
+}
+
+impl ModelError {
+    /// Whether retrying the step or asking again cannot help (the run should stop): a
+    /// replies file that ran out is a broken test setup, not a model having a bad day.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, ModelError::NoReplyLeft { .. })
+    }
+}

@@ -49,10 +49,9 @@ impl miette::Diagnostic for Report<'_> {
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let d = self.diagnostic;
         let label = (!d.label.is_empty()).then(|| d.label.clone());
-        Some(Box::new(std::iter::once(LabeledSpan::new_primary_with_span(
-            label,
-            (d.span.offset, d.span.len),
-        ))))
+        Some(Box::new(std::iter::once(
+            LabeledSpan::new_primary_with_span(label, (d.span.offset, d.span.len)),
+        )))
     }
 }
 

@@ -2,3 +2,5 @@
 //! elsewhere.
 
 pub mod diagnostic;
+pub mod progress;
+pub mod result;

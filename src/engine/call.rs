@@ -1,0 +1,106 @@
+//! One model call as the engine makes it: settings applied, the budget checked and reserved
+//! before, an `llm_call` event after (a `budget_exhausted` event instead when it does not
+//! fit).
+
+use std::time::Instant;
+
+use crate::engine::budget::{self, Exhausted};
+use crate::engine::context::Ctx;
+use crate::model::{ModelError, ModelRequest, ModelResponse, Usage};
+use crate::run::event::EventKind;
+use crate::spec::Role;
+
+/// Why a call gave no response.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallError {
+    /// A budget limit refused the call; the run must end `budget_exhausted`.
+    Budget(Exhausted),
+    Model(ModelError),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Budget(e) => write!(f, "budget exhausted: {e}"),
+            CallError::Model(e) => e.fmt(f),
+        }
+    }
+}
+
+/// Calls the model of `role` (for an executor call, on behalf of `step`). The request's
+/// settings fields are filled in from the role's model settings and the budget.
+pub async fn call_model(
+    ctx: &Ctx,
+    role: Role,
+    step: Option<&str>,
+    request: &mut ModelRequest,
+) -> Result<ModelResponse, CallError> {
+    let (Some(model), Some(choice)) = (ctx.models.get(role), ctx.models.choices.get(&role)) else {
+        return Err(CallError::Model(ModelError::Provider {
+            message: format!("no model is connected for the {} role", role.as_str()),
+            model: String::new(),
+        }));
+    };
+    let settings = &choice.settings;
+    request.role = Some(role);
+    request.temperature = settings.temperature;
+    request.top_p = settings.top_p;
+    request.seed = settings.seed;
+    request.max_output_tokens = settings.max_tokens.map(u64::from);
+    let need = model.estimate(request);
+    let need_cost = budget::cost(settings.price, need).unwrap_or(0.0);
+    {
+        let mut ledger = ctx.recorder.ledger();
+        let spec = &ctx.workflow.file.budget;
+        let checked = budget::check(
+            spec,
+            &ledger.state.usage,
+            &ledger.reserved.totals,
+            role,
+            need,
+            need_cost,
+            ctx.started.elapsed(),
+        );
+        if let Err(hit) = checked {
+            if ledger.state.budget_exhausted.is_none() {
+                let kind = EventKind::BudgetExhausted {
+                    limit: hit.limit.to_string(),
+                    max: hit.max,
+                    role: hit.role,
+                    used: hit.used,
+                    needed: hit.needed,
+                };
+                ctx.recorder.emit_with(&mut ledger, kind);
+            }
+            return Err(CallError::Budget(hit));
+        }
+        if let Some(left) =
+            budget::tokens_left(spec, &ledger.state.usage, &ledger.reserved.totals, role)
+        {
+            let cap = left.saturating_sub(need.input_tokens);
+            request.max_output_tokens = Some(request.max_output_tokens.map_or(cap, |m| m.min(cap)));
+        }
+        ledger.reserved.reserve(role, need, need_cost);
+    }
+    let t0 = Instant::now();
+    let result = model.complete(request).await;
+    let latency = t0.elapsed();
+    let usage = match &result {
+        Ok(r) => r.usage,
+        Err(_) => Usage::default(),
+    };
+    let mut ledger = ctx.recorder.ledger();
+    ledger.reserved.release(role, need, need_cost);
+    let kind = EventKind::LlmCall {
+        cost_usd: budget::cost(settings.price, usage),
+        error: result.as_ref().err().map(ToString::to_string),
+        input_tokens: usage.input_tokens,
+        latency_ms: (latency.as_secs_f64() * 1e6).round() / 1e3,
+        model: choice.reference(),
+        output_tokens: usage.output_tokens,
+        role,
+        step: step.map(str::to_string),
+    };
+    ctx.recorder.emit_with(&mut ledger, kind);
+    result.map_err(CallError::Model)
+}

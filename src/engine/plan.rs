@@ -1,0 +1,113 @@
+//! The planner: asks for a structured plan, validates it, and re-asks with the problems
+//! (at most `plan.max_attempts` calls). A plan that never validates fails the run; it is
+//! never turned into a one-step plan. A fixed `plan.steps` skips the planner.
+
+use serde_json::json;
+
+use crate::engine::Stop;
+use crate::engine::call::{CallError, call_model};
+use crate::engine::context::Ctx;
+use crate::engine::reply::json_object;
+use crate::engine::validate::{Rules, parse_steps, plan_schema, validate};
+use crate::model::{Message, ModelRequest, ResponseFormat};
+use crate::spec::{Role, StepSpec};
+
+/// A plan ready to run.
+pub struct Plan {
+    /// Planner calls it took (0 for a fixed plan).
+    pub attempts: u32,
+    /// `fixed` or `planner`.
+    pub source: &'static str,
+    pub steps: Vec<StepSpec>,
+}
+
+/// The fixed plan (descriptions rendered with the inputs) or the planner's.
+pub async fn make_plan(ctx: &Ctx) -> Result<Plan, Stop> {
+    if let Some(fixed) = &ctx.workflow.file.plan.steps {
+        return fixed_plan(ctx, fixed);
+    }
+    let spec = &ctx.workflow.file.plan;
+    let tools: Vec<&str> = ctx.tool_defs.iter().map(|t| t.name.as_str()).collect();
+    let rules = Rules {
+        kept: &[],
+        max_steps: spec.max_steps,
+        tools: &tools,
+    };
+    let template_shows_feedback = ctx
+        .workflow
+        .file
+        .prompts
+        .planner
+        .as_deref()
+        .is_none_or(|t| crate::template::variables(t).is_ok_and(|v| v.contains("feedback")));
+    let attempts = spec.max_attempts.max(1);
+    let mut feedback = String::new();
+    for attempt in 1..=attempts {
+        let vars = ctx.vars(json!({"feedback": feedback, "max_steps": spec.max_steps}));
+        let prompt = ctx
+            .prompts
+            .render(Role::Planner, &vars)
+            .map_err(|e| Stop::Failed(format!("cannot render the planner prompt: {e}")))?;
+        let mut messages = vec![Message::user(prompt)];
+        if !feedback.is_empty() && !template_shows_feedback {
+            messages.push(Message::user(format!(
+                "Your previous plan was rejected: {feedback}\nReply with a corrected plan."
+            )));
+        }
+        let mut request = ModelRequest {
+            messages,
+            response_format: ResponseFormat::Json {
+                name: "plan".into(),
+                schema: plan_schema(),
+            },
+            ..ModelRequest::default()
+        };
+        let problem = match call_model(ctx, Role::Planner, None, &mut request).await {
+            Ok(r) if r.truncated => "the reply was cut off at the output token limit".to_string(),
+            Ok(r) => match json_object(&r.text).and_then(|v| parse_steps(v.get("steps"))) {
+                Ok(steps) => match validate(&steps, &rules) {
+                    Ok(()) => {
+                        return Ok(Plan {
+                            attempts: attempt,
+                            source: "planner",
+                            steps,
+                        });
+                    }
+                    Err(p) => p,
+                },
+                Err(p) => p,
+            },
+            Err(CallError::Budget(hit)) => return Err(Stop::Budget(hit.to_string())),
+            Err(CallError::Model(e)) if e.is_fatal() => return Err(Stop::Failed(e.to_string())),
+            Err(CallError::Model(e)) => e.to_string(),
+        };
+        feedback = problem;
+    }
+    Err(Stop::Failed(format!(
+        "the planner gave no valid plan in {attempts} attempt{}; last problem: {feedback}",
+        if attempts == 1 { "" } else { "s" }
+    )))
+}
+
+fn fixed_plan(ctx: &Ctx, fixed: &[StepSpec]) -> Result<Plan, Stop> {
+    let vars = json!({"inputs": ctx.tool_ctx.inputs});
+    let render = |text: &str| {
+        crate::template::render(text, &vars)
+            .map_err(|e| Stop::Failed(format!("cannot render the fixed plan: {e}")))
+    };
+    let steps = fixed
+        .iter()
+        .map(|s| {
+            Ok(StepSpec {
+                description: render(&s.description)?,
+                expected: s.expected.as_deref().map(render).transpose()?,
+                ..s.clone()
+            })
+        })
+        .collect::<Result<Vec<_>, Stop>>()?;
+    Ok(Plan {
+        attempts: 0,
+        source: "fixed",
+        steps,
+    })
+}

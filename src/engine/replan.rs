@@ -1,0 +1,270 @@
+//! The replanner: shown the task, the plan with every result so far and what triggered it,
+//! it decides `finish`, `continue`, `revise` (new remaining steps) or `abort`. A reply that
+//! does not parse, or a revision that does not validate, is re-asked with the problem (at
+//! most `plan.max_attempts` calls). A revision beyond `replan.max_replans` ends the run.
+
+use serde_json::{Value, json};
+
+use crate::engine::Stop;
+use crate::engine::call::{CallError, call_model};
+use crate::engine::context::Ctx;
+use crate::engine::reply::json_object;
+use crate::engine::validate::{Rules, parse_steps, steps_schema, validate};
+use crate::model::{Message, ModelRequest, ResponseFormat};
+use crate::run::event::{Decision, EventKind};
+use crate::run::state::RunState;
+use crate::spec::{Role, StepSpec, StepStatus};
+
+/// Why the replanner is asked.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Trigger {
+    AfterEachStep,
+    AfterPlan,
+    /// A step failed (after its retries).
+    OnFailure {
+        error: String,
+        step: String,
+    },
+}
+
+impl Trigger {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Trigger::AfterEachStep => "after_each_step",
+            Trigger::AfterPlan => "after_plan",
+            Trigger::OnFailure { .. } => "on_failure",
+        }
+    }
+}
+
+/// A decision that validated (and was recorded).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    Abort(String),
+    Continue,
+    Finish,
+    Revise,
+}
+
+/// Asks the replanner and records its decision.
+pub async fn replan(ctx: &Ctx, trigger: &Trigger) -> Result<Verdict, Stop> {
+    let spec = &ctx.workflow.file;
+    let (vars, kept, replans) = ctx.recorder.with_state(|state| {
+        let kept: Vec<String> = state
+            .steps
+            .values()
+            .filter(|s| s.status == StepStatus::Succeeded)
+            .map(|s| s.spec.id.clone())
+            .collect();
+        (
+            vars_for(state, trigger, spec.replan.max_replans),
+            kept,
+            state.replans,
+        )
+    });
+    let prompt = ctx
+        .prompts
+        .render(Role::Replanner, &ctx.vars(vars))
+        .map_err(|e| Stop::Failed(format!("cannot render the replanner prompt: {e}")))?;
+    let tools: Vec<&str> = ctx.tool_defs.iter().map(|t| t.name.as_str()).collect();
+    let rules = Rules {
+        kept: &kept,
+        max_steps: spec.plan.max_steps,
+        tools: &tools,
+    };
+    let mut request = ModelRequest {
+        messages: vec![Message::user(prompt)],
+        response_format: ResponseFormat::Json {
+            name: "decision".into(),
+            schema: decision_schema(),
+        },
+        ..ModelRequest::default()
+    };
+    let attempts = spec.plan.max_attempts.max(1);
+    let mut problem = String::new();
+    for _ in 0..attempts {
+        let response = match call_model(ctx, Role::Replanner, None, &mut request).await {
+            Ok(r) => r,
+            Err(CallError::Budget(hit)) => return Err(Stop::Budget(hit.to_string())),
+            Err(CallError::Model(e)) if e.is_fatal() => return Err(Stop::Failed(e.to_string())),
+            Err(CallError::Model(e)) => {
+                problem = e.to_string();
+                continue;
+            }
+        };
+        match parse_decision(&response.text).and_then(|d| {
+            if let Some(steps) = &d.steps {
+                validate(steps, &rules)?;
+            }
+            Ok(d)
+        }) {
+            Ok(d) => {
+                if d.decision == Decision::Revise && replans >= spec.replan.max_replans {
+                    return Err(Stop::Failed(format!(
+                        "replan.max_replans ({}) reached: the replanner asked for another revision",
+                        spec.replan.max_replans
+                    )));
+                }
+                ctx.recorder.emit(EventKind::Replanned {
+                    decision: d.decision,
+                    reason: d.reason.clone(),
+                    steps: d.steps.clone().unwrap_or_default(),
+                    trigger: trigger.name().to_string(),
+                });
+                return Ok(match d.decision {
+                    Decision::Abort => Verdict::Abort(
+                        d.reason
+                            .unwrap_or_else(|| "the replanner aborted the run".into()),
+                    ),
+                    Decision::Continue => Verdict::Continue,
+                    Decision::Finish => Verdict::Finish,
+                    Decision::Revise => Verdict::Revise,
+                });
+            }
+            Err(p) => {
+                request
+                    .messages
+                    .push(Message::assistant(response.text, Vec::new()));
+                request.messages.push(Message::user(format!(
+                    "Your decision was rejected: {p}\nReply again with one JSON object."
+                )));
+                problem = p;
+            }
+        }
+    }
+    Err(Stop::Failed(format!(
+        "the replanner gave no valid decision in {attempts} attempt{}; last problem: {problem}",
+        if attempts == 1 { "" } else { "s" }
+    )))
+}
+
+struct Parsed {
+    decision: Decision,
+    reason: Option<String>,
+    steps: Option<Vec<StepSpec>>,
+}
+
+fn parse_decision(text: &str) -> Result<Parsed, String> {
+    let obj = json_object(text)?;
+    let decision = match obj.get("decision").and_then(Value::as_str) {
+        Some("abort") => Decision::Abort,
+        Some("continue") => Decision::Continue,
+        Some("finish") => Decision::Finish,
+        Some("revise") => Decision::Revise,
+        Some(other) => {
+            return Err(format!(
+                "unknown decision `{other}`; expected `finish`, `continue`, `revise` or `abort`"
+            ));
+        }
+        None => {
+            return Err(
+                "the reply has no `decision` (`finish`, `continue`, `revise` or `abort`)".into(),
+            );
+        }
+    };
+    let reason = obj
+        .get("reason")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let steps = match decision {
+        Decision::Revise => Some(parse_steps(obj.get("steps"))?),
+        _ => None,
+    };
+    Ok(Parsed {
+        decision,
+        reason,
+        steps,
+    })
+}
+
+fn decision_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "decision": {"enum": ["finish", "continue", "revise", "abort"]},
+            "reason": {"type": "string"},
+            "steps": steps_schema()
+        },
+        "required": ["decision"],
+        "additionalProperties": false
+    })
+}
+
+/// The replanner's own variables: `plan`, `results`, `failed_step`, `replans_left`.
+fn vars_for(state: &RunState, trigger: &Trigger, max_replans: u32) -> Value {
+    let plan: Vec<Value> = state
+        .steps
+        .values()
+        .map(|s| {
+            json!({
+                "attempts": s.attempts,
+                "depends_on": s.spec.depends_on,
+                "description": s.spec.description,
+                "error": s.error,
+                "expected": s.spec.expected,
+                "id": s.spec.id,
+                "result": s.result,
+                "status": s.status.as_str(),
+                "tool": s.spec.tool,
+            })
+        })
+        .collect();
+    let failed_step = match trigger {
+        Trigger::OnFailure { error, step } => {
+            let s = state.step(step);
+            json!({
+                "attempts": s.map(|s| s.attempts),
+                "description": s.map(|s| s.spec.description.clone()),
+                "error": error,
+                "id": step,
+            })
+        }
+        _ => Value::Null,
+    };
+    json!({
+        "failed_step": failed_step,
+        "plan": plan,
+        "replans_left": max_replans.saturating_sub(state.replans),
+        "results": results(state),
+    })
+}
+
+/// Finished steps as `{id, description, status, result}` (a failure's error as its result).
+pub fn results(state: &RunState) -> Vec<Value> {
+    state
+        .steps
+        .values()
+        .filter_map(|s| {
+            let text = match s.status {
+                StepStatus::Succeeded => s.result.clone().unwrap_or_default(),
+                StepStatus::Failed | StepStatus::Skipped => s.error.clone().unwrap_or_default(),
+                _ => return None,
+            };
+            Some(json!({
+                "description": s.spec.description,
+                "id": s.spec.id,
+                "result": text,
+                "status": s.status.as_str(),
+            }))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decisions_parse_or_explain_why_not() {
+        let d = parse_decision(r#"{"decision": "revise", "reason": "fix", "steps": [{"id": "fix", "description": "x"}]}"#).unwrap();
+        assert_eq!(d.decision, Decision::Revise);
+        assert_eq!(d.steps.map(|s| s.len()), Some(1));
+        let e = parse_decision(r#"{"decision": "retry"}"#).err();
+        assert_eq!(
+            e.as_deref(),
+            Some("unknown decision `retry`; expected `finish`, `continue`, `revise` or `abort`")
+        );
+        let e = parse_decision(r#"{"decision": "revise"}"#).err();
+        assert_eq!(e.as_deref(), Some("the reply has no `steps` list"));
+    }
+}

@@ -1,0 +1,96 @@
+//! The synthesizer: turns the step results into the run's output. With `output.schema` the
+//! answer must be JSON valid against it; an invalid answer is sent back with every problem
+//! for repair, at most `output.max_repairs` times, and the run fails if it never validates.
+
+use serde_json::{Value, json};
+
+use crate::engine::Stop;
+use crate::engine::call::{CallError, call_model};
+use crate::engine::context::Ctx;
+use crate::engine::replan::results;
+use crate::engine::reply::json_value;
+use crate::model::{Message, ModelRequest, ResponseFormat};
+use crate::spec::Role;
+
+/// Asks for the final answer.
+pub async fn synthesize(ctx: &Ctx) -> Result<Value, Stop> {
+    let output = &ctx.workflow.file.output;
+    let schema_text = output
+        .schema
+        .as_ref()
+        .map(|s| serde_json::to_string_pretty(s).unwrap_or_default());
+    let results = ctx.recorder.with_state(results);
+    let vars = ctx.vars(json!({"output_schema": schema_text, "results": results}));
+    let prompt = ctx
+        .prompts
+        .render(Role::Synthesizer, &vars)
+        .map_err(|e| Stop::Failed(format!("cannot render the synthesizer prompt: {e}")))?;
+    let validator = match &output.schema {
+        Some(schema) => Some(
+            jsonschema::draft202012::new(schema)
+                .map_err(|e| Stop::Failed(format!("output.schema does not compile: {e}")))?,
+        ),
+        None => None,
+    };
+    let mut request = ModelRequest {
+        messages: vec![Message::user(prompt)],
+        response_format: match &output.schema {
+            Some(schema) => ResponseFormat::Json {
+                name: "output".into(),
+                schema: schema.clone(),
+            },
+            None => ResponseFormat::Text,
+        },
+        ..ModelRequest::default()
+    };
+    let mut problem = String::new();
+    for _ in 0..=output.max_repairs {
+        let response = match call_model(ctx, Role::Synthesizer, None, &mut request).await {
+            Ok(r) => r,
+            Err(CallError::Budget(hit)) => return Err(Stop::Budget(hit.to_string())),
+            Err(CallError::Model(e)) if e.is_fatal() => return Err(Stop::Failed(e.to_string())),
+            Err(CallError::Model(e)) => {
+                problem = e.to_string();
+                continue;
+            }
+        };
+        let Some(validator) = &validator else {
+            return Ok(Value::String(response.text.trim().to_string()));
+        };
+        let checked = json_value(&response.text).and_then(|value| {
+            let errors: Vec<String> = validator
+                .iter_errors(&value)
+                .map(|e| {
+                    let at = e.instance_path().to_string();
+                    if at.is_empty() {
+                        e.to_string()
+                    } else {
+                        format!("at {at}: {e}")
+                    }
+                })
+                .collect();
+            if errors.is_empty() {
+                Ok(value)
+            } else {
+                Err(errors.join("; "))
+            }
+        });
+        match checked {
+            Ok(value) => return Ok(value),
+            Err(p) => {
+                request
+                    .messages
+                    .push(Message::assistant(response.text, Vec::new()));
+                request.messages.push(Message::user(format!(
+                    "Your answer does not match the required JSON Schema: {p}\nReply with the corrected JSON only."
+                )));
+                problem = p;
+            }
+        }
+    }
+    Err(Stop::Failed(format!(
+        "the final answer does not match output.schema after {} repair{}: {problem}",
+        output.max_repairs,
+        if output.max_repairs == 1 { "" } else { "s" }
+    )))
+}

@@ -1,0 +1,243 @@
+//! Progress on stderr, drawn from events only. On a terminal: a live view with a spinner per
+//! running step (indicatif); otherwise one plain line per noteworthy event, for logs and CI.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::run::event::{Decision, Event, EventKind, ToolOutcome};
+use crate::run::state::RunState;
+use crate::spec::{RunStatus, StepStatus};
+
+/// Renders events as they are written.
+pub struct Progress {
+    live: Option<Live>,
+    state: RunState,
+}
+
+struct Live {
+    bars: HashMap<String, ProgressBar>,
+    multi: MultiProgress,
+}
+
+impl Progress {
+    /// `live`: draw the terminal view (stderr is a terminal); else plain lines.
+    pub fn new(live: bool) -> Progress {
+        Progress {
+            live: live.then(|| Live {
+                bars: HashMap::new(),
+                multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            }),
+            state: RunState::default(),
+        }
+    }
+
+    /// Shows one event.
+    pub fn observe(&mut self, event: &Event) {
+        let line = line(&self.state, event);
+        self.state.apply(event);
+        match &mut self.live {
+            None => {
+                if let Some(line) = line {
+                    let _ = writeln!(std::io::stderr().lock(), "{line}");
+                }
+            }
+            Some(live) => live.observe(event, line),
+        }
+    }
+}
+
+impl Live {
+    fn observe(&mut self, event: &Event, line: Option<String>) {
+        match &event.kind {
+            EventKind::StepStarted { attempt, step } => {
+                let bar = self.multi.add(ProgressBar::new_spinner());
+                bar.set_style(
+                    ProgressStyle::with_template("{spinner} {msg} {elapsed:.dim}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                let suffix = if *attempt > 1 {
+                    format!(" (attempt {attempt})")
+                } else {
+                    String::new()
+                };
+                bar.set_message(format!("{step}{suffix}"));
+                bar.enable_steady_tick(Duration::from_millis(100));
+                if let Some(old) = self.bars.insert(step.clone(), bar) {
+                    old.finish_and_clear();
+                }
+            }
+            EventKind::StepFinished { step, .. } => match (self.bars.remove(step), line) {
+                (Some(bar), Some(line)) => {
+                    bar.set_style(
+                        ProgressStyle::with_template("{msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
+                    bar.finish_with_message(line);
+                }
+                (None, Some(line)) => {
+                    let _ = self.multi.println(line);
+                }
+                (Some(bar), None) => bar.finish_and_clear(),
+                (None, None) => {}
+            },
+            EventKind::ToolCall { step, name, .. } => {
+                if let Some(bar) = self.bars.get(step) {
+                    bar.set_message(format!("{step} · {name}"));
+                }
+            }
+            _ => {
+                if let Some(line) = line {
+                    let _ = self.multi.println(line);
+                }
+            }
+        }
+    }
+}
+
+/// The plain line for an event, given the state before it (`None`: nothing to show).
+pub fn line(state: &RunState, event: &Event) -> Option<String> {
+    Some(match &event.kind {
+        EventKind::RunStarted {
+            run_id, workflow, ..
+        } => format!("run {run_id} · {workflow}"),
+        EventKind::PlanCreated {
+            attempts,
+            source,
+            steps,
+        } => {
+            let ids: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
+            let from = match (source.as_str(), attempts) {
+                ("fixed", _) => "fixed plan".to_string(),
+                (_, 1) => "plan".to_string(),
+                (_, n) => format!("plan (after {n} attempts)"),
+            };
+            format!(
+                "{from}: {} step{}: {}",
+                steps.len(),
+                plural(steps.len()),
+                ids.join(", ")
+            )
+        }
+        EventKind::PlanApproved { by } if by != "policy" => format!("plan approved ({by})"),
+        EventKind::PlanApproved { .. } => return None,
+        EventKind::StepStarted { attempt, step } if *attempt > 1 => {
+            format!("▶ {step} (attempt {attempt})")
+        }
+        EventKind::StepStarted { step, .. } => format!("▶ {step}"),
+        EventKind::StepFinished {
+            duration_ms,
+            error,
+            status,
+            step,
+            ..
+        } => {
+            let error = error.as_deref().unwrap_or("");
+            match status {
+                StepStatus::Succeeded => format!("✓ {step} ({})", duration(*duration_ms)),
+                StepStatus::Failed => format!("✗ {step}: {error} ({})", duration(*duration_ms)),
+                StepStatus::Skipped => format!("- {step} skipped: {error}"),
+                StepStatus::Pending | StepStatus::Running => return None,
+            }
+        }
+        EventKind::ToolCall {
+            error,
+            name,
+            outcome,
+            step,
+            ..
+        } => match outcome {
+            ToolOutcome::Ok => return None,
+            ToolOutcome::Error => format!(
+                "  {step} · {name}: {}",
+                error.as_deref().unwrap_or("failed")
+            ),
+            ToolOutcome::Rejected => format!(
+                "  {step} · {name} refused: {}",
+                error.as_deref().unwrap_or("")
+            ),
+        },
+        EventKind::LlmCall {
+            error: Some(e),
+            role,
+            ..
+        } => format!("  {} model error: {e}", role.as_str()),
+        EventKind::LlmCall { .. } => return None,
+        EventKind::Replanned {
+            decision,
+            reason,
+            steps,
+            trigger,
+        } => {
+            let mut text = format!("↻ replanner ({trigger}): {}", decision.as_str());
+            if let Some(r) = reason {
+                text.push_str(&format!(" — {r}"));
+            }
+            if *decision == Decision::Revise {
+                let ids: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
+                text.push_str(&format!("; next: {}", ids.join(", ")));
+            }
+            text
+        }
+        EventKind::BudgetExhausted { .. } => return None,
+        EventKind::RunFinished {
+            reason,
+            status,
+            usage,
+            ..
+        } => {
+            let elapsed = match (
+                crate::run::id::parse_rfc3339_ms(&state.started_at),
+                crate::run::id::parse_rfc3339_ms(&event.at),
+            ) {
+                (Some(a), Some(b)) => duration(u64::try_from(b - a).unwrap_or(0)),
+                _ => "?".into(),
+            };
+            let mut text = format!(
+                "{} in {elapsed} · {} model call{} · {} tokens",
+                status.as_str(),
+                usage.llm_calls,
+                plural(usage.llm_calls as usize),
+                usage.input_tokens + usage.output_tokens
+            );
+            if usage.cost_usd > 0.0 {
+                text.push_str(&format!(" · ${:.4}", usage.cost_usd));
+            }
+            if let Some(r) = reason
+                && *status != RunStatus::Completed
+            {
+                text.push_str(&format!("\n{}: {r}", status.as_str()));
+            }
+            text
+        }
+    })
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// `12ms`, `1.2s`, `2m03s`.
+pub fn duration(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else {
+        format!("{}m{:02}s", ms / 60_000, ms % 60_000 / 1000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(duration(12), "12ms");
+        assert_eq!(duration(1234), "1.2s");
+        assert_eq!(duration(123_000), "2m03s");
+    }
+}
