@@ -13,7 +13,7 @@ fn large_workflow(tools: usize) -> String {
     for i in 0..tools {
         let _ = write!(
             y,
-            "  tool_{i}:\n    description: Tool number {i} does one specific thing to the release.\n    parameters:\n      type: object\n      properties:\n        version: {{type: string, description: Version to act on}}\n        target: {{type: string, enum: [staging, production]}}\n        force: {{type: boolean}}\n      required: [version, target]\n    command:\n      - ./scripts/tool_{i}.sh\n      - '--version={{{{ args.version }}}}'\n      - '--target={{{{ args.target }}}}'\n      - '--service={{{{ inputs.version }}}}'\n    env:\n      RELEASE: '{{{{ args.version }}}}'\n    timeout: 2m\n    on_error: fail_step\n"
+            "  tool_{i}:\n    description: Tool number {i} does one specific thing to the release.\n    parameters:\n      type: object\n      properties:\n        version: {{type: string, description: Version to act on}}\n        target: {{type: string, enum: [staging, production]}}\n        force: {{type: boolean, description: Skip confirmations}}\n        retries: {{type: integer, minimum: 0, maximum: 5}}\n        note: {{type: string, maxLength: 200}}\n      required: [version, target]\n    command:\n      - ./scripts/tool_{i}.sh\n      - '--version={{{{ args.version }}}}'\n      - '--target={{{{ args.target }}}}'\n      - '--service={{{{ inputs.version }}}}'\n    env:\n      RELEASE: '{{{{ args.version }}}}'\n      TARGET: '{{{{ args.target }}}}'\n      LOG_LEVEL: info\n    cwd: scripts\n    max_output_bytes: 65536\n    timeout: 2m\n    on_error: fail_step\n"
         );
     }
     y.push_str("plan:\n  max_steps: 100\n  parallel: true\n  steps:\n");
