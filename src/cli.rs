@@ -31,10 +31,54 @@ pub enum Command {
     Exec(ExecArgs),
     /// List past runs: id, workflow, status, start, duration, cost.
     Runs(RunsArgs),
+    /// Continue an interrupted run, or one awaiting approval, from its journal.
+    ///
+    /// Succeeded steps are not run again (their results come from the journal), a step that
+    /// was running is retried, budgets count what was already spent. The workflow file is
+    /// read and checked again; if it changed since the run started, `--force` is needed.
+    Resume(ResumeArgs),
     /// Print the workflow JSON Schema (the file format, for editors and other validators).
     Schema,
     /// Show one run's events as a timeline (`--json`: the journal as JSON lines).
     Show(ShowArgs),
+    /// Run the `tests:` cases of workflows offline and check their expectations.
+    ///
+    /// Each case runs on scripted replies (a file or inline), stubbed tools, or a cassette
+    /// recorded with `pe exec --record`. Exit 0 when every case passes, 1 when any fails,
+    /// 3 when a workflow is invalid.
+    Test(TestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// A run id, a unique prefix of one, or `latest`.
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    /// Approve the plan the run is waiting on.
+    #[arg(long, conflicts_with = "reject")]
+    pub approve: bool,
+    /// Continue even though the workflow file changed since the run started.
+    #[arg(long)]
+    pub force: bool,
+    /// Print one JSON document with the status, output, steps and usage on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Override a model for the rest of the run (as `pe exec --model`).
+    #[arg(long = "model", short = 'm', value_name = "[ROLE=]PROVIDER/MODEL")]
+    pub models: Vec<String>,
+    /// Reject the plan the run is waiting on: the run ends `rejected`.
+    #[arg(long)]
+    pub reject: bool,
+    /// The run store (default: `.pe/` in the current directory).
+    #[arg(long, value_name = "DIR", env = "PE_HOME")]
+    pub store: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Workflow files whose `tests:` to run.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -102,6 +146,14 @@ pub struct ExecArgs {
     /// Approve the plan without asking (for `plan.approve: true`).
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Record every model and tool exchange to a cassette (JSON lines, secrets redacted).
+    #[arg(long, value_name = "FILE", conflicts_with = "replay")]
+    pub record: Option<PathBuf>,
+    /// Answer every model and tool call from a cassette made with `--record`: no network,
+    /// no tool side effects. Fails, naming the first differing request, when the workflow
+    /// drifted from the recording.
+    #[arg(long, value_name = "FILE")]
+    pub replay: Option<PathBuf>,
     /// Where runs are recorded (default: `.pe/` in the current directory).
     #[arg(long, value_name = "DIR", env = "PE_HOME")]
     pub store: Option<PathBuf>,

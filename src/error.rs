@@ -62,6 +62,37 @@ pub enum Error {
     Store {
         source: crate::run::journal::JournalError,
     },
+    /// Occurs when `pe resume` is asked to continue a run that awaits approval, with
+    /// neither `--approve` nor `--reject` and no terminal to ask on.
+    #[error(
+        "run {run} awaits approval of its plan: continue it with `pe resume {run} --approve` or end it with `--reject`"
+    )]
+    AwaitingApproval { run: String },
+    /// Occurs when a cassette cannot be read or written, or holds a line that is not an
+    /// exchange.
+    #[error("{source}")]
+    Cassette {
+        source: crate::run::cassette::CassetteError,
+    },
+    /// Occurs when `pe exec --replay` met a request the cassette does not have (the
+    /// workflow, its inputs or its prompts changed since the recording).
+    #[error("the run drifted from the cassette {cassette}: {detail}")]
+    Drift { cassette: String, detail: String },
+    /// Occurs when `pe resume` names a run that already ended (completed, failed, aborted,
+    /// rejected or out of budget).
+    #[error(
+        "run {run} already ended {status}; only an interrupted run or one awaiting approval can be resumed"
+    )]
+    NotResumable { run: String, status: String },
+    /// Occurs when `pe resume --reject` names a run that is not waiting for approval.
+    #[error("run {run} is not awaiting approval: there is no plan to reject")]
+    NothingToReject { run: String },
+    /// Occurs when the workflow file changed since the run started and `--force` was not
+    /// given (the remaining steps would run under different rules than the finished ones).
+    #[error(
+        "{path} changed since run {run} started; resume with --force to continue under the changed file"
+    )]
+    WorkflowChanged { path: String, run: String },
     /// Occurs when rendering the task or a prompt fails at run time (a filter error on
     /// an input value; undefined variables are caught by `pe check`).
     #[error("cannot render {what}: {message}")]
@@ -88,7 +119,13 @@ impl Error {
             | Error::ProviderUnavailable { .. }
             | Error::ScriptedReplies { .. }
             | Error::Store { .. }
-            | Error::Template { .. } => exit::USAGE,
+            | Error::Template { .. }
+            | Error::Cassette { .. }
+            | Error::NotResumable { .. }
+            | Error::NothingToReject { .. }
+            | Error::WorkflowChanged { .. } => exit::USAGE,
+            Error::AwaitingApproval { .. } => exit::APPROVAL,
+            Error::Drift { .. } => exit::RUN_FAILED,
         }
     }
 }

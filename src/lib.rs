@@ -34,7 +34,9 @@ pub fn run(cli: Cli) -> u8 {
         Command::Check(args) => commands::check::run(&args),
         Command::Exec(args) => commands::exec::run(&args),
         Command::Runs(args) => commands::runs::run(&args),
+        Command::Resume(args) => commands::resume::run(&args),
         Command::Show(args) => commands::show::run(&args),
+        Command::Test(args) => commands::test::run(&args),
         Command::Schema => {
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(schema::WORKFLOW_SCHEMA.as_bytes());

@@ -161,9 +161,12 @@ fn a_plan_that_needs_approval_waits_without_yes_and_runs_with_it() {
     let run = case.exec(&[]);
     assert_eq!(run.code, 5);
     assert_eq!(run.status(), "awaiting_approval");
+    let id = run.doc["run_id"].as_str().unwrap();
     assert_eq!(
         run.reason(),
-        "the plan needs approval: run again with --yes"
+        format!(
+            "the plan needs approval: continue with `pe resume {id} --approve` (or --reject), or run again with --yes"
+        )
     );
     assert_eq!(run.steps(), steps(&[("a", "pending")]));
     assert!(case.events_of("plan_approved").is_empty());

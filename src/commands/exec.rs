@@ -1,24 +1,26 @@
 //! `pe exec FILE`: check the workflow, resolve inputs and models, run the engine with the
 //! journal writer and progress view attached, print the result, return the exit code.
+//! `--record` wraps models and tools in recording decorators; `--replay` replaces them by
+//! the cassette.
 
-use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::check::load_workflow;
 use crate::cli::ExecArgs;
+use crate::commands::durable::{approver, print_result, run_journaled, sha256};
 use crate::engine::{self, RunConfig};
-use crate::error::{Error, exit};
-use crate::model::{apply_overrides, connect_all};
-use crate::render::progress::Progress;
-use crate::render::result::{document, output_text, plan_text};
+use crate::error::Error;
+use crate::model::{Model, ModelSet, apply_overrides, connect_all};
+use crate::run::cassette::{
+    Recording, RecordingModel, RecordingTool, Replay, ReplayModel, ReplayTool,
+};
 use crate::run::id::new_run_id;
 use crate::run::inputs;
 use crate::run::journal::Journal;
 use crate::run::redact::Redactor;
-use crate::run::writer::Writer;
-use crate::spec::RunStatus;
-use crate::tool::Toolbox;
+use crate::tool::{ToolRunner, Toolbox};
+use crate::workflow::Workflow;
 
 /// The store used when neither `--store` nor `PE_HOME` is set.
 pub const DEFAULT_STORE: &str = ".pe";
@@ -26,70 +28,133 @@ pub const DEFAULT_STORE: &str = ".pe";
 /// Runs a workflow; the exit code follows the run's status (SPEC §4).
 pub fn run(args: &ExecArgs) -> Result<u8, Error> {
     let workflow = Arc::new(load_workflow(&args.file)?);
+    let workflow_sha256 = std::fs::read(&args.file).ok().map(|b| sha256(&b));
     let given = inputs::from_command_line(&workflow, &args.inputs, args.inputs_file.as_deref())?;
     let inputs = inputs::resolve(&workflow, &given)?;
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let choices = apply_overrides(&workflow, &args.models, &cwd)?;
-    let models = connect_all(choices, &engine::roles_used(&workflow))?;
-    let toolbox = Arc::new(Toolbox::new(&workflow.tools));
-    let redactor = Redactor::from_env(
+    let roles = engine::roles_used(&workflow);
+    let redactor = redactor(&workflow);
+    let mut toolbox = Toolbox::new(&workflow.tools);
+    let replay = args
+        .replay
+        .as_deref()
+        .map(Replay::load)
+        .transpose()
+        .map_err(|source| Error::Cassette { source })?;
+    let recording = args
+        .record
+        .as_ref()
+        .map(|_| Recording::new(redactor.clone()));
+    let models = match &replay {
+        // Nothing is connected: the cassette answers every role.
+        Some(replay) => replay_models(choices.choices, &roles, replay),
+        None => connect_all(choices, &roles)?,
+    };
+    let models = match &recording {
+        Some(recording) => record_models(models, recording),
+        None => models,
+    };
+    if let Some(replay) = &replay {
+        toolbox = toolbox.map_runners(|name, _| {
+            Arc::new(ReplayTool {
+                name: name.to_string(),
+                replay: Arc::clone(replay),
+            })
+        });
+    }
+    if let Some(recording) = &recording {
+        toolbox = toolbox.map_runners(|name, inner| {
+            Arc::new(RecordingTool {
+                inner,
+                name: name.to_string(),
+                recording: Arc::clone(recording),
+            }) as Arc<dyn ToolRunner>
+        });
+    }
+    let store = store_dir(args.store.as_deref());
+    let journal = Journal::open(&store).map_err(|source| Error::Store { source })?;
+    let config = RunConfig {
+        approve: args.yes,
+        approver: approver(),
+        inputs,
+        models,
+        plan_only: args.plan_only,
+        prior: Vec::new(),
+        redactor,
+        run_id: new_run_id(),
+        toolbox: Arc::new(toolbox),
+        workflow,
+        workflow_sha256,
+    };
+    let state = run_journaled(config, journal, &[])?;
+    if let (Some(path), Some(recording)) = (&args.record, &recording) {
+        recording
+            .save(path)
+            .map_err(|source| Error::Cassette { source })?;
+    }
+    let code = print_result(&state, args.json, args.plan_only);
+    if let Some(replay) = &replay
+        && let Some(detail) = replay.verdict()
+    {
+        return Err(Error::Drift {
+            cassette: replay.label().to_string(),
+            detail,
+        });
+    }
+    Ok(code)
+}
+
+/// The run store directory (`--store`, `PE_HOME`, else `.pe`).
+pub fn store_dir(given: Option<&Path>) -> PathBuf {
+    given.map_or_else(|| PathBuf::from(DEFAULT_STORE), Path::to_path_buf)
+}
+
+/// Keeps the values of the workflow's API-key variables out of journals and cassettes.
+pub fn redactor(workflow: &Workflow) -> Redactor {
+    Redactor::from_env(
         workflow
             .file
             .providers
             .values()
             .filter_map(|p| p.api_key_env.as_deref()),
-    );
-    let store = args
-        .store
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
-    let journal = Journal::open(&store).map_err(|source| Error::Store { source })?;
-    let run_id = new_run_id();
+    )
+}
 
-    let mut progress = Progress::new(std::io::stderr().is_terminal());
-    let writer = Writer::spawn(
-        journal,
-        run_id.clone(),
-        Box::new(move |e| progress.observe(e)),
-    );
-    let config = RunConfig {
-        approve: args.yes,
-        inputs,
+/// A model set whose every role answers from the cassette.
+pub fn replay_models(
+    choices: indexmap::IndexMap<crate::spec::Role, crate::workflow::ModelChoice>,
+    roles: &[crate::spec::Role],
+    replay: &Arc<Replay>,
+) -> ModelSet {
+    let models = roles
+        .iter()
+        .filter_map(|role| {
+            let choice = choices.get(role)?;
+            let model: Arc<dyn Model> = Arc::new(ReplayModel {
+                reference: choice.reference(),
+                replay: Arc::clone(replay),
+            });
+            Some((*role, model))
+        })
+        .collect();
+    ModelSet { choices, models }
+}
+
+fn record_models(set: ModelSet, recording: &Arc<Recording>) -> ModelSet {
+    let models = set
+        .models
+        .into_iter()
+        .map(|(role, inner)| {
+            let model: Arc<dyn Model> = Arc::new(RecordingModel {
+                inner,
+                recording: Arc::clone(recording),
+            });
+            (role, model)
+        })
+        .collect();
+    ModelSet {
+        choices: set.choices,
         models,
-        plan_only: args.plan_only,
-        redactor,
-        run_id,
-        toolbox,
-        workflow,
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Usage {
-            message: format!("cannot start the async runtime: {e}"),
-        })?;
-    let result = runtime.block_on(engine::run(config, Arc::new(writer.handle())));
-    // Dropping the runtime drops every task that could still hold the event sink.
-    drop(runtime);
-    let written = writer.finish();
-    let state = result?;
-    if let Err(source) = written {
-        return Err(Error::Store { source });
     }
-
-    let status = state.status().unwrap_or(RunStatus::Failed);
-    let mut stdout = std::io::stdout().lock();
-    if args.json {
-        let text = serde_json::to_string_pretty(&document(&state)).unwrap_or_default();
-        let _ = writeln!(stdout, "{text}");
-    } else if args.plan_only {
-        let _ = write!(stdout, "{}", plan_text(&state));
-    } else if let Some(output) = state.finished.as_ref().and_then(|f| f.output.as_ref()) {
-        let _ = writeln!(stdout, "{}", output_text(output));
-    }
-    Ok(if args.plan_only && status == RunStatus::AwaitingApproval {
-        exit::COMPLETED
-    } else {
-        status.exit_code()
-    })
 }

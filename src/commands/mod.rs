@@ -1,6 +1,9 @@
 //! One module per subcommand: each turns parsed arguments into work and an exit code.
 
 pub mod check;
+pub mod durable;
 pub mod exec;
+pub mod resume;
 pub mod runs;
 pub mod show;
+pub mod test;

@@ -43,6 +43,7 @@ pub async fn call_model(
     };
     let settings = &choice.settings;
     request.role = Some(role);
+    request.step = step.map(str::to_string);
     request.temperature = settings.temperature;
     request.top_p = settings.top_p;
     request.seed = settings.seed;

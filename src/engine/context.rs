@@ -61,11 +61,17 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(sink: Arc<dyn EventSink>, redactor: Redactor) -> Recorder {
+        Recorder::resumed(sink, redactor, RunState::default())
+    }
+
+    /// A recorder that continues a run whose journal folds to `state`: new events follow
+    /// the last one.
+    pub fn resumed(sink: Arc<dyn EventSink>, redactor: Redactor, state: RunState) -> Recorder {
         Recorder {
             ledger: Mutex::new(Ledger {
                 reserved: Reservations::default(),
-                state: RunState::default(),
-                next_seq: 1,
+                next_seq: state.last_seq + 1,
+                state,
             }),
             redactor,
             sink,
@@ -118,6 +124,10 @@ impl Recorder {
 
 /// Everything a running workflow shares.
 pub struct Ctx {
+    /// Approve plans that need approval without asking (`--yes`, `pe resume --approve`).
+    pub approve: bool,
+    /// Who is asked otherwise.
+    pub approver: Arc<dyn crate::engine::approval::Approver>,
     /// Variables every prompt sees: `inputs`, `task`, `tools`, `workflow`.
     pub base_vars: Map<String, Value>,
     pub models: ModelSet,

@@ -2,6 +2,7 @@
 //! → synthesizer, under the run's budgets. It never prints: it emits events (folded into
 //! the run state and handed to an [`EventSink`]) and returns the final [`RunState`].
 
+pub mod approval;
 pub mod budget;
 pub mod call;
 pub mod context;
@@ -9,6 +10,7 @@ pub mod plan;
 pub mod prompts;
 pub mod replan;
 pub mod reply;
+pub mod resume;
 pub mod schedule;
 pub mod step;
 pub mod synthesize;
@@ -25,7 +27,7 @@ use crate::engine::context::{Ctx, Recorder};
 use crate::engine::prompts::Prompts;
 use crate::error::Error;
 use crate::model::ModelSet;
-use crate::run::event::EventKind;
+use crate::run::event::{Event, EventKind};
 use crate::run::redact::Redactor;
 use crate::run::state::RunState;
 use crate::spec::{ReplanTrigger, Role, RunStatus, StepStatus};
@@ -36,23 +38,32 @@ use crate::workflow::Workflow;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Stop {
     Aborted(String),
+    /// A plan needs approval nobody can give now.
+    AwaitingApproval(String),
     Budget(String),
     Failed(String),
+    Rejected(String),
 }
 
 /// What the engine needs for one run; everything is already checked and resolved.
 pub struct RunConfig {
     /// Approve a plan that needs approval (`--yes`).
     pub approve: bool,
+    /// Asked when a plan needs approval and `approve` is not set.
+    pub approver: Arc<dyn approval::Approver>,
     /// Validated inputs, defaults applied (a JSON object).
     pub inputs: Value,
     pub models: ModelSet,
     /// Stop after the plan (`--plan-only`).
     pub plan_only: bool,
+    /// The journal so far when continuing a run (`pe resume`); empty for a new run.
+    pub prior: Vec<Event>,
     pub redactor: Redactor,
     pub run_id: String,
     pub toolbox: Arc<Toolbox>,
     pub workflow: Arc<Workflow>,
+    /// SHA-256 of the workflow file, recorded so `pe resume` notices a changed file.
+    pub workflow_sha256: Option<String>,
 }
 
 /// The roles a workflow can call, so only their models must be available.
@@ -71,13 +82,14 @@ pub fn roles_used(workflow: &Workflow) -> Vec<Role> {
 }
 
 enum Outcome {
-    AwaitingApproval,
     Completed(Value),
     PlanOnly,
 }
 
 /// Runs a workflow to its end and returns the final state (the fold of every event sent to
-/// `sink`). Fails only before the run starts (the task does not render).
+/// `sink`). Fails only before the run starts (the task does not render). With a `prior`
+/// journal the run continues where it stopped: the plan, finished steps and spent budgets
+/// come from those events, and new events follow them.
 pub async fn run(config: RunConfig, sink: Arc<dyn EventSink>) -> Result<RunState, Error> {
     let workflow = config.workflow;
     let file = &workflow.file;
@@ -108,12 +120,20 @@ pub async fn run(config: RunConfig, sink: Arc<dyn EventSink>) -> Result<RunState
         .iter()
         .map(|(r, c)| (*r, c.reference()))
         .collect();
+    let prior = RunState::from_events(&config.prior);
+    let resumed = !config.prior.is_empty();
+    // Budget time already spent keeps counting: the clock starts that far in the past.
+    let started = Instant::now()
+        .checked_sub(resume::active_time(&config.prior))
+        .unwrap_or_else(Instant::now);
     let ctx = Arc::new(Ctx {
+        approve: config.approve,
+        approver: config.approver,
         base_vars,
         models: config.models,
         prompts,
-        recorder: Recorder::new(sink, config.redactor),
-        started: Instant::now(),
+        recorder: Recorder::resumed(sink, config.redactor, prior),
+        started,
         task: task.clone(),
         tool_ctx: ToolContext {
             inputs: config.inputs.clone(),
@@ -123,15 +143,27 @@ pub async fn run(config: RunConfig, sink: Arc<dyn EventSink>) -> Result<RunState
         toolbox: config.toolbox,
         workflow: Arc::clone(&workflow),
     });
-    ctx.recorder.emit(EventKind::RunStarted {
-        inputs: config.inputs,
-        models,
-        path: workflow.path.display().to_string(),
-        run_id: config.run_id,
-        task,
-        workflow: file.name.clone(),
-    });
-    let body = drive(&ctx, config.approve, config.plan_only);
+    if resumed {
+        let retried = ctx.recorder.with_state(|s| {
+            s.steps
+                .values()
+                .filter(|r| r.status == StepStatus::Running)
+                .map(|r| r.spec.id.clone())
+                .collect()
+        });
+        ctx.recorder.emit(EventKind::RunResumed { retried });
+    } else {
+        ctx.recorder.emit(EventKind::RunStarted {
+            inputs: config.inputs,
+            models,
+            path: workflow.path.display().to_string(),
+            run_id: config.run_id,
+            task,
+            workflow: file.name.clone(),
+            workflow_sha256: config.workflow_sha256,
+        });
+    }
+    let body = drive(&ctx, config.plan_only);
     let result = match file.budget.timeout {
         Some(limit) => match tokio::time::timeout(limit.0, body).await {
             Ok(r) => r,
@@ -156,23 +188,31 @@ pub async fn run(config: RunConfig, sink: Arc<dyn EventSink>) -> Result<RunState
     Ok(finish(&ctx, result))
 }
 
-async fn drive(ctx: &Arc<Ctx>, approve: bool, plan_only: bool) -> Result<Outcome, Stop> {
-    let plan = plan::make_plan(ctx).await?;
-    ctx.recorder.emit(EventKind::PlanCreated {
-        attempts: plan.attempts,
-        source: plan.source.to_string(),
-        steps: plan.steps,
-    });
+/// Plan, approve, execute, synthesize — each phase only if the state (fresh, or folded
+/// from the journal of a resumed run) shows it still has to happen.
+async fn drive(ctx: &Arc<Ctx>, plan_only: bool) -> Result<Outcome, Stop> {
+    if ctx.recorder.with_state(|s| s.plan_source.is_none()) {
+        let plan = plan::make_plan(ctx).await?;
+        ctx.recorder.emit(EventKind::PlanCreated {
+            attempts: plan.attempts,
+            source: plan.source.to_string(),
+            steps: plan.steps,
+        });
+    }
     if plan_only {
         return Ok(Outcome::PlanOnly);
     }
-    let by = match (ctx.workflow.file.plan.approve, approve) {
-        (false, _) => "policy",
-        (true, true) => "flag",
-        (true, false) => return Ok(Outcome::AwaitingApproval),
-    };
-    ctx.recorder.emit(EventKind::PlanApproved { by: by.into() });
-    schedule::execute(ctx).await?;
+    approval::first_plan(ctx).await?;
+    approval::revision(ctx).await?;
+    match resume::next(ctx) {
+        resume::Next::Abort(reason) => return Err(Stop::Aborted(reason)),
+        resume::Next::Synthesize => {
+            schedule::skip_all_pending(ctx, "the replanner finished the run before this step");
+        }
+        resume::Next::Schedule => {
+            schedule::execute(ctx, resume::pending_work(ctx)).await?;
+        }
+    }
     let output = synthesize::synthesize(ctx).await?;
     Ok(Outcome::Completed(output))
 }
@@ -182,11 +222,8 @@ async fn drive(ctx: &Arc<Ctx>, approve: bool, plan_only: bool) -> Result<Outcome
 fn finish(ctx: &Ctx, result: Result<Outcome, Stop>) -> RunState {
     let (status, output, reason) = match result {
         Ok(Outcome::Completed(output)) => (RunStatus::Completed, Some(output), None),
-        Ok(Outcome::AwaitingApproval) => (
-            RunStatus::AwaitingApproval,
-            None,
-            Some("the plan needs approval: run again with --yes".to_string()),
-        ),
+        Err(Stop::AwaitingApproval(r)) => (RunStatus::AwaitingApproval, None, Some(r)),
+        Err(Stop::Rejected(r)) => (RunStatus::Rejected, None, Some(r)),
         Ok(Outcome::PlanOnly) => (
             RunStatus::AwaitingApproval,
             None,

@@ -111,6 +111,9 @@ pub async fn replan(ctx: &Ctx, trigger: &Trigger) -> Result<Verdict, Stop> {
                     steps: d.steps.clone().unwrap_or_default(),
                     trigger: trigger.name().to_string(),
                 });
+                if d.decision == Decision::Revise {
+                    crate::engine::approval::revision(ctx).await?;
+                }
                 return Ok(match d.decision {
                     Decision::Abort => Verdict::Abort(
                         d.reason

@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 use crate::engine::Stop;
 use crate::engine::context::Ctx;
 use crate::engine::replan::{Trigger, Verdict, replan};
+use crate::engine::resume::Resumption;
 use crate::engine::step::{StepEnd, run_step};
 use crate::run::event::EventKind;
 use crate::run::state::RunState;
@@ -32,11 +33,13 @@ pub enum Flow {
     Finish,
 }
 
-/// Runs the plan until no step is left.
-pub async fn execute(ctx: &Arc<Ctx>) -> Result<Flow, Stop> {
+/// Runs the plan until no step is left, starting with what a resumed run left undone.
+pub async fn execute(ctx: &Arc<Ctx>, resumption: Resumption) -> Result<Flow, Stop> {
     let when = &ctx.workflow.file.replan.when;
+    let mut first = Some(resumption);
     loop {
-        if run_until_settled(ctx).await? == Flow::Finish {
+        let start = first.take().unwrap_or_default();
+        if run_until_settled(ctx, start).await? == Flow::Finish {
             return Ok(Flow::Finish);
         }
         if !when.contains(ReplanTrigger::AfterPlan) || when.contains(ReplanTrigger::Never) {
@@ -51,7 +54,7 @@ pub async fn execute(ctx: &Arc<Ctx>) -> Result<Flow, Stop> {
     }
 }
 
-async fn run_until_settled(ctx: &Arc<Ctx>) -> Result<Flow, Stop> {
+async fn run_until_settled(ctx: &Arc<Ctx>, start: Resumption) -> Result<Flow, Stop> {
     let file = &ctx.workflow.file;
     let limit = if file.plan.parallel {
         file.plan.max_concurrency.max(1) as usize
@@ -64,8 +67,12 @@ async fn run_until_settled(ctx: &Arc<Ctx>) -> Result<Flow, Stop> {
 
     let mut running: JoinSet<(String, StepEnd)> = JoinSet::new();
     let mut running_ids: HashSet<String> = HashSet::new();
-    let mut due: Option<Trigger> = None;
-    let mut stop: Option<Stop> = None;
+    let mut due: Option<Trigger> = start.due;
+    let mut stop: Option<Stop> = start.stop;
+    for (step, attempt) in start.retry {
+        running_ids.insert(step.id.clone());
+        running.spawn(run_step(Arc::clone(ctx), step, attempt));
+    }
     loop {
         if running.is_empty()
             && stop.is_none()

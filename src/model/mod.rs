@@ -47,6 +47,9 @@ pub struct ModelRequest {
     /// Which pipeline role asks (the scripted provider keeps one reply list per role).
     pub role: Option<Role>,
     pub seed: Option<u64>,
+    /// The step an executor call works on (cassettes name it; not sent to providers).
+    #[serde(skip)]
+    pub step: Option<String>,
     pub temperature: Option<f64>,
     /// Tools the model may call natively; empty when it may not call any.
     pub tools: Vec<ToolDefinition>,
@@ -187,12 +190,19 @@ pub enum ModelError {
     /// Occurs when the provider answered with an error (for `scripted`: an `error:` reply).
     #[error("{model} failed: {message}")]
     Provider { message: String, model: String },
+    /// Occurs when `--replay` (or a test's `cassette:`) gets a request the recording does
+    /// not have: the workflow drifted from the cassette.
+    #[error("replaying {cassette}: {drift}")]
+    Replay { cassette: String, drift: String },
 }
 
 impl ModelError {
     /// Whether retrying the step or asking again cannot help (the run should stop): a
     /// replies file that ran out is a broken test setup, not a model having a bad day.
     pub fn is_fatal(&self) -> bool {
-        matches!(self, ModelError::NoReplyLeft { .. })
+        matches!(
+            self,
+            ModelError::NoReplyLeft { .. } | ModelError::Replay { .. }
+        )
     }
 }

@@ -1,6 +1,7 @@
 //! Everything the user sees: diagnostics, progress, results. The library never prints
 //! elsewhere.
 
+pub mod approval;
 pub mod diagnostic;
 pub mod progress;
 pub mod result;

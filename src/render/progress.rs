@@ -34,6 +34,11 @@ impl Progress {
         }
     }
 
+    /// Folds in an event that happened before (a resumed run's journal) without showing it.
+    pub fn remember(&mut self, event: &Event) {
+        self.state.apply(event);
+    }
+
     /// Shows one event.
     pub fn observe(&mut self, event: &Event) {
         let line = line(&self.state, event);
@@ -121,8 +126,23 @@ pub fn line(state: &RunState, event: &Event) -> Option<String> {
                 ids.join(", ")
             )
         }
-        EventKind::PlanApproved { by } if by != "policy" => format!("plan approved ({by})"),
+        EventKind::PlanApproved {
+            by,
+            steps: Some(steps),
+        } => {
+            let ids: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
+            format!("plan edited and approved ({by}): {}", ids.join(", "))
+        }
+        EventKind::PlanApproved { by, .. } if by != "policy" => format!("plan approved ({by})"),
         EventKind::PlanApproved { .. } => return None,
+        EventKind::RunResumed { retried } if retried.is_empty() => {
+            format!("resumed run {}", state.run_id)
+        }
+        EventKind::RunResumed { retried } => format!(
+            "resumed run {}; retrying {}",
+            state.run_id,
+            retried.join(", ")
+        ),
         EventKind::StepStarted { attempt, step } if *attempt > 1 => {
             format!("▶ {step} (attempt {attempt})")
         }

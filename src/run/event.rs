@@ -54,8 +54,13 @@ pub enum EventKind {
         step: Option<String>,
     },
     PlanApproved {
-        /// `policy` (the workflow does not ask), `flag` (`--yes`) or `user`.
+        /// `policy` (the workflow does not ask), `flag` (`--yes`, `pe resume --approve`) or
+        /// `user` (answered at the terminal).
         by: String,
+        /// The plan as the user edited it before approving: it replaces the steps that have
+        /// not started (absent when the plan was approved as proposed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        steps: Option<Vec<StepSpec>>,
     },
     PlanCreated {
         /// Planner calls it took (0 for a fixed plan).
@@ -93,6 +98,16 @@ pub enum EventKind {
         run_id: String,
         task: String,
         workflow: String,
+        /// SHA-256 of the workflow file as run: `pe resume` refuses a changed file unless
+        /// forced.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        workflow_sha256: Option<String>,
+    },
+    /// `pe resume` continued the run (after a crash, or with an approval decision).
+    RunResumed {
+        /// Steps that were running when the process stopped: they start again.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        retried: Vec<String>,
     },
     StepFinished {
         attempt: u32,
@@ -134,6 +149,7 @@ impl EventKind {
             EventKind::PlanCreated { .. } => "plan_created",
             EventKind::Replanned { .. } => "replanned",
             EventKind::RunFinished { .. } => "run_finished",
+            EventKind::RunResumed { .. } => "run_resumed",
             EventKind::RunStarted { .. } => "run_started",
             EventKind::StepFinished { .. } => "step_finished",
             EventKind::StepStarted { .. } => "step_started",

@@ -152,6 +152,18 @@ impl Journal {
         self.append_raw(run, seq, kind, data, |_| Ok(()))
     }
 
+    /// Removes one event row: a torn last event, before a resumed run writes its own event
+    /// with that sequence number.
+    pub fn remove_event(&mut self, run: &str, seq: u64) -> Result<(), JournalError> {
+        self.conn
+            .execute(
+                "DELETE FROM events WHERE run_id = ?1 AND seq = ?2",
+                params![run, seq as i64],
+            )
+            .map(|_| ())
+            .map_err(|e| self.db_error(e))
+    }
+
     /// Every event of a run, in order.
     pub fn events(&self, run: &str) -> Result<Read, JournalError> {
         let mut stmt = self
@@ -275,6 +287,7 @@ mod tests {
                 run_id: "r1".into(),
                 task: "t".into(),
                 workflow: "w".into(),
+                workflow_sha256: None,
             },
             seq,
         }

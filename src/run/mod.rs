@@ -2,6 +2,7 @@
 //! the [`state`] that is a fold over them. Everything that shows a run (progress, the
 //! `--json` result, `pe show`, `pe runs`, resume) reads events, never a second copy of state.
 
+pub mod cassette;
 pub mod event;
 pub mod id;
 pub mod inputs;

@@ -112,6 +112,7 @@ mod tests {
             at: "t".into(),
             kind: EventKind::PlanApproved {
                 by: "user sk-secret-123 short".into(),
+                steps: None,
             },
             seq: 1,
         };
@@ -119,7 +120,8 @@ mod tests {
         assert_eq!(
             out.kind,
             EventKind::PlanApproved {
-                by: "user [redacted] short".into()
+                by: "user [redacted] short".into(),
+                steps: None,
             }
         );
     }

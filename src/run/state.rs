@@ -10,6 +10,10 @@ use crate::spec::{Role, RunStatus, StepSpec, StepStatus};
 /// Everything known about a run after some prefix of its events.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RunState {
+    /// The plan (or its latest revision) was made and not approved yet. Whether a revision
+    /// needs approval is the workflow's `plan.approve`; the first plan always gets a
+    /// `plan_approved` event (`by: policy` when nobody is asked).
+    pub approval_pending: bool,
     /// Set once the plan was approved (by policy, `--yes` or the user).
     pub approved_by: Option<String>,
     pub budget_exhausted: Option<BudgetHit>,
@@ -26,6 +30,16 @@ pub struct RunState {
     pub replans: u32,
     /// Every replanner decision, in order.
     pub decisions: Vec<Decision>,
+    /// The latest replanner decision while no step has started since (what a resumed run
+    /// must act on before scheduling: `finish`, `abort`, an `after_plan` `continue`).
+    pub open_decision: Option<OpenDecision>,
+    /// Every step of the plan before the latest revision (for showing the revision as a
+    /// diff).
+    pub previous_plan: Vec<StepSpec>,
+    /// A reason to ask the replanner that no decision has answered yet (for a resumed run).
+    pub replan_due: Option<ReplanDue>,
+    /// How often `pe resume` continued the run.
+    pub resumes: u32,
     pub run_id: String,
     pub started_at: String,
     /// Steps in plan order; steps a revision dropped before they ran are removed.
@@ -36,6 +50,26 @@ pub struct RunState {
     pub tool_calls: IndexMap<String, u32>,
     pub usage: UsageTotals,
     pub workflow: String,
+    pub workflow_sha256: Option<String>,
+}
+
+/// A replanner decision the run has not acted on yet.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpenDecision {
+    pub decision: Decision,
+    pub reason: Option<String>,
+    /// `on_failure`, `after_each_step` or `after_plan`.
+    pub trigger: String,
+}
+
+/// Why the replanner would be asked next, as far as the events tell. The workflow's
+/// `replan` policy decides whether it actually is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReplanDue {
+    /// A step succeeded (relevant with `when: after_each_step`).
+    AfterEachStep,
+    /// A step attempt failed (relevant once its retries are spent).
+    OnFailure { error: String, step: String },
 }
 
 /// One step's current state.
@@ -118,7 +152,9 @@ impl RunState {
                 run_id,
                 task,
                 workflow,
+                workflow_sha256,
             } => {
+                self.workflow_sha256 = workflow_sha256.clone();
                 self.inputs = inputs.clone();
                 self.models = models.clone();
                 self.path = path.clone();
@@ -129,13 +165,41 @@ impl RunState {
             }
             EventKind::PlanCreated { source, steps, .. } => {
                 self.plan_source = Some(source.clone());
+                self.approval_pending = true;
                 self.steps = steps
                     .iter()
                     .map(|s| (s.id.clone(), StepRecord::pending(s.clone())))
                     .collect();
             }
-            EventKind::PlanApproved { by } => self.approved_by = Some(by.clone()),
+            EventKind::PlanApproved { by, steps } => {
+                self.approved_by = Some(by.clone());
+                self.approval_pending = false;
+                if let Some(edited) = steps {
+                    self.replace_pending(edited);
+                }
+            }
+            EventKind::RunResumed { retried } => {
+                self.resumes += 1;
+                self.finished = None;
+                self.finished_at = None;
+                for id in retried {
+                    if let Some(s) = self.steps.get_mut(id)
+                        && s.status == StepStatus::Running
+                    {
+                        // The interrupted attempt does not count: the retry is the same
+                        // attempt again, so retry policies behave as in an uninterrupted run.
+                        s.attempts = s.attempts.saturating_sub(1);
+                        s.status = StepStatus::Pending;
+                        s.started_at = None;
+                    }
+                }
+            }
             EventKind::StepStarted { attempt, step } => {
+                self.open_decision = None;
+                if matches!(&self.replan_due, Some(ReplanDue::OnFailure { step: s, .. }) if s == step)
+                {
+                    self.replan_due = None;
+                }
                 if let Some(s) = self.steps.get_mut(step) {
                     s.attempts = *attempt;
                     s.status = StepStatus::Running;
@@ -152,6 +216,20 @@ impl RunState {
                 step,
                 ..
             } => {
+                match status {
+                    StepStatus::Succeeded if self.replan_due.is_none() => {
+                        self.replan_due = Some(ReplanDue::AfterEachStep);
+                    }
+                    StepStatus::Failed
+                        if !matches!(self.replan_due, Some(ReplanDue::OnFailure { .. })) =>
+                    {
+                        self.replan_due = Some(ReplanDue::OnFailure {
+                            error: error.clone().unwrap_or_default(),
+                            step: step.clone(),
+                        });
+                    }
+                    _ => {}
+                }
                 if let Some(s) = self.steps.get_mut(step) {
                     s.duration_ms = Some(*duration_ms);
                     s.error = error.clone();
@@ -180,12 +258,23 @@ impl RunState {
                 }
             }
             EventKind::Replanned {
-                decision, steps, ..
+                decision,
+                reason,
+                steps,
+                trigger,
             } => {
                 self.decisions.push(*decision);
+                self.replan_due = None;
+                self.open_decision = Some(OpenDecision {
+                    decision: *decision,
+                    reason: reason.clone(),
+                    trigger: trigger.clone(),
+                });
                 if *decision == Decision::Revise {
                     self.replans += 1;
-                    self.revise(steps);
+                    self.previous_plan = self.steps.values().map(|s| s.spec.clone()).collect();
+                    self.approval_pending = true;
+                    self.replace_pending(steps);
                 }
             }
             EventKind::BudgetExhausted {
@@ -218,9 +307,10 @@ impl RunState {
         }
     }
 
-    /// A revision replaces the steps that have not run; finished steps are kept, and a new
-    /// step that reuses the id of a failed or skipped one replaces it.
-    fn revise(&mut self, steps: &[StepSpec]) {
+    /// A revision (or a plan edited at approval) replaces the steps that have not run;
+    /// finished steps are kept, and a new step that reuses the id of a failed or skipped one
+    /// replaces it.
+    fn replace_pending(&mut self, steps: &[StepSpec]) {
         self.steps
             .retain(|id, s| s.status != StepStatus::Pending && !steps.iter().any(|n| &n.id == id));
         for s in steps {

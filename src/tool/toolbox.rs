@@ -105,6 +105,18 @@ impl Toolbox {
         self
     }
 
+    /// Wraps every tool's runner (record / replay decorators). Lookup, argument validation,
+    /// timeouts and counting stay in the toolbox, around the wrapped runner.
+    pub fn map_runners(
+        mut self,
+        mut wrap: impl FnMut(&str, Arc<dyn ToolRunner>) -> Arc<dyn ToolRunner>,
+    ) -> Toolbox {
+        for (name, entry) in &mut self.entries {
+            entry.runner = wrap(name, Arc::clone(&entry.runner));
+        }
+        self
+    }
+
     /// The tools as the model sees them, in declaration order.
     pub fn definitions(&self) -> Vec<ToolDefinition> {
         self.entries

@@ -1,0 +1,104 @@
+//! What `pe exec` and `pe resume` share: choosing who approves plans, running the engine
+//! with the journal writer and progress view attached, and printing the result.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::engine::approval::{Approver, Headless};
+use crate::engine::{self, RunConfig};
+use crate::error::{Error, exit};
+use crate::render::approval::TerminalApprover;
+use crate::render::progress::Progress;
+use crate::render::result::{document, output_text, plan_text};
+use crate::run::event::Event;
+use crate::run::journal::Journal;
+use crate::run::state::RunState;
+use crate::run::writer::Writer;
+use crate::spec::RunStatus;
+
+/// A test hook, not a feature: after the journal holds the event with this sequence
+/// number, the process kills itself with SIGKILL. The crash tests use it to stop a run at
+/// an exact point of its journal, which killing from outside cannot do deterministically.
+const CRASH_AFTER_EVENT: &str = "PE_TEST_CRASH_AFTER_EVENT";
+
+/// `sha256:<hex>` of a file's bytes (recorded in `run_started`).
+pub fn sha256(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// Who approves plans: the terminal when stdin and stderr are one, else nobody (the run
+/// waits with status `awaiting_approval`).
+pub fn approver() -> Arc<dyn Approver> {
+    if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        Arc::new(TerminalApprover)
+    } else {
+        Arc::new(Headless)
+    }
+}
+
+/// Runs the engine with events going to the journal (then the progress view), and waits
+/// until every event is written. `prior` are the events already in the journal.
+pub fn run_journaled(
+    config: RunConfig,
+    journal: Journal,
+    prior: &[Event],
+) -> Result<RunState, Error> {
+    let mut progress = Progress::new(std::io::stderr().is_terminal());
+    for event in prior {
+        progress.remember(event);
+    }
+    let crash_after: Option<u64> = std::env::var(CRASH_AFTER_EVENT)
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let writer = Writer::spawn(
+        journal,
+        config.run_id.clone(),
+        Box::new(move |e| {
+            progress.observe(e);
+            if crash_after == Some(e.seq) {
+                // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
+                unsafe {
+                    libc::kill(libc::getpid(), libc::SIGKILL);
+                }
+            }
+        }),
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage {
+            message: format!("cannot start the async runtime: {e}"),
+        })?;
+    let result = runtime.block_on(engine::run(config, Arc::new(writer.handle())));
+    // Dropping the runtime drops every task that could still hold the event sink.
+    drop(runtime);
+    let written = writer.finish();
+    let state = result?;
+    if let Err(source) = written {
+        return Err(Error::Store { source });
+    }
+    Ok(state)
+}
+
+/// Prints the result on stdout and returns the exit code of the run's status.
+pub fn print_result(state: &RunState, json: bool, plan_only: bool) -> u8 {
+    let status = state.status().unwrap_or(RunStatus::Failed);
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        let text = serde_json::to_string_pretty(&document(state)).unwrap_or_default();
+        let _ = writeln!(stdout, "{text}");
+    } else if plan_only {
+        let _ = write!(stdout, "{}", plan_text(state));
+    } else if let Some(output) = state.finished.as_ref().and_then(|f| f.output.as_ref()) {
+        let _ = writeln!(stdout, "{}", output_text(output));
+    }
+    if plan_only && status == RunStatus::AwaitingApproval {
+        exit::COMPLETED
+    } else {
+        status.exit_code()
+    }
+}

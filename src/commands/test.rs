@@ -1,0 +1,302 @@
+//! `pe test FILE...`: run each workflow's `tests:` offline and check their expectations.
+//! A case runs the real engine on scripted replies (a file or inline), on a cassette, or
+//! on the workflow's own models, with its `tools:` stubs in place of the tools' behaviour
+//! and plans approved; events stay in memory (no run store is touched).
+//!
+//! Output follows the usual test-runner form on stdout: one `test WORKFLOW › CASE ... ok`
+//! line per case, then each failure explained (expected against actual), then the closing
+//! line `N passed, N failed`.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use crate::check::{check_source, read_source};
+use crate::cli::TestArgs;
+use crate::commands::exec::replay_models;
+use crate::engine::approval::Headless;
+use crate::engine::{self, MemorySink, RunConfig};
+use crate::error::{Error, exit};
+use crate::model::scripted::ScriptedModel;
+use crate::model::{Model, ModelSet, apply_overrides, connect_all};
+use crate::render::result::output_text;
+use crate::run::cassette::{Replay, ReplayTool};
+use crate::run::inputs;
+use crate::run::redact::Redactor;
+use crate::run::state::RunState;
+use crate::spec::{Expectation, RepliesSource, RunStatus, TestCase};
+use crate::tool::Toolbox;
+use crate::workflow::Workflow;
+
+pub fn run(args: &TestArgs) -> Result<u8, Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage {
+            message: format!("cannot start the async runtime: {e}"),
+        })?;
+    let mut out = std::io::stdout().lock();
+    let mut code = exit::COMPLETED;
+    let (mut passed, mut failed) = (0usize, 0usize);
+    let mut failures: Vec<(String, Vec<String>)> = Vec::new();
+    for path in &args.files {
+        let workflow = match load(path) {
+            Ok(w) => w,
+            Err(e) => {
+                crate::report(&e);
+                code = code.max(e.code());
+                continue;
+            }
+        };
+        if workflow.file.tests.is_empty() {
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "warning: {} has no `tests:`",
+                path.display()
+            );
+        }
+        let workflow = Arc::new(workflow);
+        for case in &workflow.file.tests {
+            let title = format!("{} › {}", workflow.file.name, case.name);
+            let problems = match runtime.block_on(run_case(&workflow, case)) {
+                Ok(state) => check(&case.expect, &state.0, &state.1),
+                Err(e) => vec![format!("the run could not start: {e}")],
+            };
+            if problems.is_empty() {
+                passed += 1;
+                let _ = writeln!(out, "test {title} ... ok");
+            } else {
+                failed += 1;
+                let _ = writeln!(out, "test {title} ... FAILED");
+                failures.push((title, problems));
+            }
+        }
+    }
+    if !failures.is_empty() {
+        let _ = writeln!(out, "\nfailures:");
+        for (title, problems) in &failures {
+            let _ = writeln!(out, "\n---- {title} ----");
+            for p in problems {
+                let _ = writeln!(out, "{p}");
+            }
+        }
+    }
+    let _ = writeln!(out, "\n{passed} passed, {failed} failed");
+    if failed > 0 {
+        code = code.max(exit::RUN_FAILED);
+    }
+    Ok(code)
+}
+
+fn load(path: &Path) -> Result<Workflow, Error> {
+    let source = read_source(path)?;
+    let checked = check_source(&source);
+    checked.workflow.ok_or_else(|| Error::InvalidWorkflow {
+        diagnostics: checked.diagnostics,
+        file: Box::new(source),
+    })
+}
+
+/// Runs one case; returns the final state and how often each tool ran.
+async fn run_case(
+    workflow: &Arc<Workflow>,
+    case: &TestCase,
+) -> Result<(RunState, IndexMap<String, u64>), Error> {
+    let given: IndexMap<String, Value> = case.inputs.clone();
+    let inputs = inputs::resolve(workflow, &given)?;
+    let roles = engine::roles_used(workflow);
+    let dir = &workflow.dir;
+    let mut toolbox = Toolbox::new(&workflow.tools);
+    let models = if let Some(cassette) = &case.cassette {
+        let replay =
+            Replay::load(&dir.join(cassette)).map_err(|source| Error::Cassette { source })?;
+        toolbox = toolbox.map_runners(|name, _| {
+            Arc::new(ReplayTool {
+                name: name.to_string(),
+                replay: Arc::clone(&replay),
+            })
+        });
+        let choices = apply_overrides(workflow, &[], dir)?;
+        replay_models(choices.choices, &roles, &replay)
+    } else {
+        match &case.replies {
+            Some(RepliesSource::File(file)) => {
+                let path = std::path::absolute(dir.join(file)).unwrap_or_else(|_| dir.join(file));
+                let reference = format!("scripted/{}", path.display());
+                connect_all(apply_overrides(workflow, &[reference], dir)?, &roles)?
+            }
+            Some(RepliesSource::Inline(replies)) => {
+                let reference = "scripted/inline".to_string();
+                let choices = apply_overrides(workflow, std::slice::from_ref(&reference), dir)?;
+                let model: Arc<dyn Model> = Arc::new(
+                    ScriptedModel::from_replies(
+                        replies.clone(),
+                        format!("the inline replies of test `{}`", case.name),
+                        reference,
+                    )
+                    .map_err(|source| Error::ScriptedReplies { source })?,
+                );
+                ModelSet {
+                    models: roles.iter().map(|r| (*r, Arc::clone(&model))).collect(),
+                    choices: choices.choices,
+                }
+            }
+            None => connect_all(apply_overrides(workflow, &[], dir)?, &roles)?,
+        }
+    };
+    let toolbox = Arc::new(toolbox.with_stubs(&case.tools));
+    let config = RunConfig {
+        approve: true,
+        approver: Arc::new(Headless),
+        inputs,
+        models,
+        plan_only: false,
+        prior: Vec::new(),
+        redactor: Redactor::default(),
+        run_id: format!("test-{}", case.name),
+        toolbox: Arc::clone(&toolbox),
+        workflow: Arc::clone(workflow),
+        workflow_sha256: None,
+    };
+    let state = engine::run(config, Arc::new(MemorySink::default())).await?;
+    Ok((state, toolbox.call_counts()))
+}
+
+/// Every way the run missed its expectation, one line each.
+pub fn check(expect: &Expectation, state: &RunState, calls: &IndexMap<String, u64>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let finished = state.finished.as_ref();
+    let status = finished.map_or("unfinished", |f| f.status.as_str());
+    if let Some(want) = expect.status
+        && Some(want) != state.status()
+    {
+        let why = finished
+            .and_then(|f| f.reason.as_deref())
+            .filter(|_| state.status() != Some(RunStatus::Completed))
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        problems.push(format!(
+            "status: expected {}, got {status}{why}",
+            want.as_str()
+        ));
+    }
+    for (id, want) in &expect.steps {
+        match state.step(id) {
+            None => problems.push(format!(
+                "step `{id}`: expected {}, but the plan has no such step (steps: {})",
+                want.as_str(),
+                state.steps.keys().cloned().collect::<Vec<_>>().join(", ")
+            )),
+            Some(s) if s.status != *want => problems.push(format!(
+                "step `{id}`: expected {}, got {}{}",
+                want.as_str(),
+                s.status.as_str(),
+                s.error
+                    .as_deref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default()
+            )),
+            Some(_) => {}
+        }
+    }
+    let output = finished.and_then(|f| f.output.as_ref());
+    if let Some(want) = &expect.output {
+        match output {
+            None => problems.push(format!("output: expected {}, got no output", compact(want))),
+            Some(got) => {
+                if let Some(miss) = subset_mismatch(want, got, "") {
+                    problems.push(format!("output: {miss}"));
+                }
+            }
+        }
+    }
+    if let Some(needle) = &expect.output_contains {
+        let text = output.map(output_text).unwrap_or_default();
+        if !text.contains(needle.as_str()) {
+            problems.push(format!(
+                "output: expected it to contain {needle:?}, got {}",
+                if output.is_some() {
+                    format!("{text:?}")
+                } else {
+                    "no output".into()
+                }
+            ));
+        }
+    }
+    if let Some(want) = expect.replans
+        && want != state.replans
+    {
+        problems.push(format!("replans: expected {want}, got {}", state.replans));
+    }
+    for (tool, want) in &expect.tool_calls {
+        let got = calls.get(tool).copied().unwrap_or(0);
+        if got != u64::from(*want) {
+            problems.push(format!(
+                "tool `{tool}`: expected {want} call{}, got {got}",
+                if *want == 1 { "" } else { "s" }
+            ));
+        }
+    }
+    problems
+}
+
+/// Where `got` does not contain `want`: objects match on the keys `want` names (deeply),
+/// arrays element by element with equal length, anything else by equality.
+pub fn subset_mismatch(want: &Value, got: &Value, at: &str) -> Option<String> {
+    match (want, got) {
+        (Value::Object(w), Value::Object(g)) => w.iter().find_map(|(k, wv)| {
+            let here = format!("{at}/{}", crate::yaml::escape_pointer(k));
+            match g.get(k) {
+                None => Some(format!("at {here}: expected {}, got nothing", compact(wv))),
+                Some(gv) => subset_mismatch(wv, gv, &here),
+            }
+        }),
+        (Value::Array(w), Value::Array(g)) if w.len() == g.len() => w
+            .iter()
+            .zip(g)
+            .enumerate()
+            .find_map(|(i, (wv, gv))| subset_mismatch(wv, gv, &format!("{at}/{i}"))),
+        _ if want == got => None,
+        _ => Some(format!(
+            "{}expected {}, got {}",
+            if at.is_empty() {
+                String::new()
+            } else {
+                format!("at {at}: ")
+            },
+            compact(want),
+            compact(got)
+        )),
+    }
+}
+
+fn compact(v: &Value) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn output_matches_as_a_subset() {
+        let got = json!({"a": 1, "b": {"c": [1, 2], "d": "x"}});
+        assert_eq!(subset_mismatch(&json!({"b": {"d": "x"}}), &got, ""), None);
+        assert_eq!(
+            subset_mismatch(&json!({"b": {"c": [1, 3]}}), &got, ""),
+            Some("at /b/c/1: expected 3, got 2".into())
+        );
+        assert_eq!(
+            subset_mismatch(&json!({"z": true}), &got, ""),
+            Some("at /z: expected true, got nothing".into())
+        );
+        assert_eq!(
+            subset_mismatch(&json!("done"), &json!("nope"), ""),
+            Some(r#"expected "done", got "nope""#.into())
+        );
+    }
+}
