@@ -332,6 +332,40 @@ async fn structured_output_prompt_never_sends_response_format() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_gateway_that_wants_max_completion_tokens_gets_it() {
+    let fake = FakeLlm::start(
+        Wire::OpenAi,
+        Behaviour {
+            refuse_max_tokens: true,
+            ..Behaviour::default()
+        },
+    )
+    .await;
+    let models = format!(
+        "providers:\n  azure: {{kind: openai, base_url: '{}/v1'}}\nmodels: {{default: {{model: azure/o4-mini, max_tokens: 900}}}}",
+        fake.uri()
+    );
+    let case = case(&models, "");
+    let run = exec(&case, &[], &[]);
+    assert_every_step_ran_once(&case, &run);
+    let caps: Vec<(Option<u64>, Option<u64>)> = fake
+        .requests()
+        .iter()
+        .take(3)
+        .map(|r| {
+            (
+                r.get("max_tokens").and_then(Value::as_u64),
+                r.get("max_completion_tokens").and_then(Value::as_u64),
+            )
+        })
+        .collect();
+    assert_eq!(
+        caps,
+        [(Some(900), None), (None, Some(900)), (None, Some(900))]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_401_fails_fast_with_a_helpful_message_and_never_shows_the_key() {
     let fake = FakeLlm::start(
         Wire::OpenAi,
@@ -410,7 +444,7 @@ async fn a_404_names_the_model_and_hints_at_the_fix() {
 }
 
 #[test]
-fn a_missing_key_fails_before_the_run_naming_the_variable() {
+fn a_missing_key_or_a_bad_endpoint_fails_before_the_run() {
     let cases = [
         (
             "models: {default: openai/gpt-4o-mini}",
@@ -423,6 +457,14 @@ fn a_missing_key_fails_before_the_run_naming_the_variable() {
         (
             "providers:\n  gw: {kind: openai, base_url: 'http://127.0.0.1:9/v1', api_key_env: GW_KEY}\nmodels: {default: gw/m}",
             "error: the planner model `gw/m` needs an API key: set the environment variable GW_KEY\n",
+        ),
+        (
+            "providers:\n  gw: {kind: openai, base_url: 'ftp://127.0.0.1/v1'}\nmodels: {default: gw/m}",
+            "error: cannot connect to `gw/m`: `ftp://127.0.0.1/v1` is not an http(s) URL\n",
+        ),
+        (
+            "providers:\n  gw: {kind: ollama, headers: {'X Team': core}}\nmodels: {default: gw/m}",
+            "error: cannot connect to `gw/m`: `X Team` is not a valid header name\n",
         ),
     ];
     for (models, want) in cases {

@@ -32,9 +32,10 @@ pub struct OpenAiModel {
     /// Structured output is asked for in the prompt, not with `response_format`.
     prompt_json: AtomicBool,
     reference: String,
-    /// `max_completion_tokens` for api.openai.com (its newer models refuse `max_tokens`),
-    /// `max_tokens` for everything else.
-    token_field: &'static str,
+    /// Send the output cap as `max_completion_tokens`: from the start for api.openai.com
+    /// (its newer models refuse `max_tokens`), after a 400 asking for it elsewhere (gateways
+    /// in front of those models); other servers know only `max_tokens`.
+    completion_tokens: AtomicBool,
     url: String,
 }
 
@@ -42,17 +43,12 @@ impl OpenAiModel {
     /// A model at `base_url` (ending before `/chat/completions`).
     pub fn new(endpoint: Endpoint, base_url: &str, reference: String, prompt_json: bool) -> Self {
         let base = base_url.trim_end_matches('/');
-        let token_field = if base.starts_with("https://api.openai.com") {
-            "max_completion_tokens"
-        } else {
-            "max_tokens"
-        };
         OpenAiModel {
             endpoint,
             next_call_id: AtomicU64::new(1),
             prompt_json: AtomicBool::new(prompt_json),
             reference,
-            token_field,
+            completion_tokens: AtomicBool::new(base.starts_with("https://api.openai.com")),
             url: format!("{base}/chat/completions"),
         }
     }
@@ -87,7 +83,12 @@ impl OpenAiModel {
             body.insert("seed".into(), json!(s));
         }
         if let Some(m) = request.max_output_tokens {
-            body.insert(self.token_field.into(), json!(m));
+            let field = if self.completion_tokens.load(Ordering::Relaxed) {
+                "max_completion_tokens"
+            } else {
+                "max_tokens"
+            };
+            body.insert(field.into(), json!(m));
         }
         if let Some(f) = format {
             body.insert("response_format".into(), f);
@@ -102,10 +103,24 @@ impl OpenAiModel {
         format: Option<Value>,
         observer: &dyn AttemptObserver,
     ) -> Result<ModelResponse, PostError> {
-        let body = self.body(request, messages, format);
-        self.endpoint
+        let body = self.body(request, messages, format.clone());
+        let result = self
+            .endpoint
             .post(&self.url, &body, observer, |v| self.decode(v, request))
-            .await
+            .await;
+        match result {
+            Err(PostError::Rejected {
+                status: 400,
+                message,
+            }) if body.get("max_tokens").is_some() && message.contains("max_completion_tokens") => {
+                self.completion_tokens.store(true, Ordering::Relaxed);
+                let body = self.body(request, messages, format);
+                self.endpoint
+                    .post(&self.url, &body, observer, |v| self.decode(v, request))
+                    .await
+            }
+            other => other,
+        }
     }
 
     fn decode(&self, body: Value, request: &ModelRequest) -> Result<ModelResponse, String> {

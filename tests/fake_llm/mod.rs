@@ -54,6 +54,8 @@ pub struct Behaviour {
     pub bad_first_prompt_plan: bool,
     /// Faults by request number (0-based), cycling.
     pub faults: Vec<Fault>,
+    /// Refuse `max_tokens` as OpenAI's newer models do (they want `max_completion_tokens`).
+    pub refuse_max_tokens: bool,
     /// Answer every request with this status and body.
     pub fixed: Option<(u16, Value)>,
 }
@@ -173,6 +175,12 @@ impl Respond for Responder {
         {
             return ResponseTemplate::new(400).set_body_json(json!({"error": {
                 "message": "response_format is not supported by this server",
+                "type": "invalid_request_error"
+            }}));
+        }
+        if self.behaviour.refuse_max_tokens && body.get("max_tokens").is_some() {
+            return ResponseTemplate::new(400).set_body_json(json!({"error": {
+                "message": "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
                 "type": "invalid_request_error"
             }}));
         }
