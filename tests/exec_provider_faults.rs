@@ -63,6 +63,16 @@ fn run_once(fake: &FakeLlm, models: &str, env: &[(&str, &str)]) -> usize {
     .unwrap();
     let shown = run.stderr.lines().filter(|l| line.is_match(l)).count();
     assert_eq!(shown, injected, "{}", run.stderr);
+    // `pe show` gives the attempts of each call that needed more than one.
+    let retried = calls.iter().filter(|c| c.get("attempts").is_some()).count();
+    let out = fake_llm::pe(&case, env, &["show", "latest"]);
+    let timeline = String::from_utf8_lossy(&out.stdout).to_string();
+    let line = regex_lite::Regex::new(
+        r"^[0-9:.]{12} +(planner|executor|synthesizer) call( \[[a-d]\])? · \S+ · 100\+10 tokens · [0-9.]+ms · [2-9] attempts$",
+    )
+    .unwrap();
+    let shown = timeline.lines().filter(|l| line.is_match(l)).count();
+    assert_eq!(shown, retried, "{timeline}");
     for r in &retries {
         let error = r["error"].as_str().unwrap();
         match r.get("status").and_then(Value::as_u64) {

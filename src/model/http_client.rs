@@ -70,7 +70,6 @@ pub enum PostError {
 }
 
 /// One provider endpoint serving one model.
-#[derive(Debug)]
 pub struct Endpoint {
     client: reqwest::Client,
     headers: HeaderMap,
@@ -84,6 +83,20 @@ pub struct Endpoint {
     /// Values scrubbed from server messages (the key).
     secrets: Vec<String>,
     timeout: Duration,
+}
+
+/// Shows everything but the key (the auth header is marked sensitive; `secrets` is left out).
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("headers", &self.headers)
+            .field("key_var", &self.key_var)
+            .field("model", &self.model)
+            .field("policy", &self.policy)
+            .field("provider", &self.provider)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What an endpoint needs to be built.
@@ -361,5 +374,22 @@ mod tests {
         }
         assert_eq!(status_text(401), "401 Unauthorized");
         assert_eq!(status_text(599), "599");
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_key() {
+        let endpoint = Endpoint::new(EndpointConfig {
+            auth: Some(("authorization", "Bearer sk-secret-value-1234".into())),
+            headers: vec![("x-team".into(), "core".into())],
+            key_var: Some("OPENAI_API_KEY".into()),
+            model: "m".into(),
+            policy: RetryPolicy::new(None),
+            provider: "openai".into(),
+            timeout: Duration::from_secs(1),
+        })
+        .unwrap();
+        let shown = format!("{endpoint:?}");
+        assert!(!shown.contains("sk-secret"), "{shown}");
+        assert!(shown.contains("\"x-team\": \"core\""), "{shown}");
     }
 }
