@@ -143,3 +143,43 @@ async fn anthropic_runs_complete_through_the_same_faults() {
     }
     assert!(injected >= 10, "only {injected} faults were injected");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_step_timeout_during_a_hung_request_leaves_no_budget_reserved() {
+    let mut faults = vec![Fault::None; 100];
+    faults[0] = Fault::Hang;
+    let fake = FakeLlm::start(
+        Wire::OpenAi,
+        Behaviour {
+            faults,
+            ..Behaviour::default()
+        },
+    )
+    .await;
+    // The first executor request hangs; the step times out and is retried. Its three calls
+    // (tool turn, final answer, synthesizer) fit max_llm_calls only if the dropped call's
+    // reservation was released.
+    let models = format!(
+        "providers:\n  slow: {{kind: openai, base_url: '{}/v1', timeout: 20s}}\nmodels: {{default: slow/m}}",
+        fake.uri()
+    );
+    let extra = r#"execute: {step_timeout: 1s}
+replan: {when: never, on_step_failure: {retries: 1, then: skip}}
+budget: {max_llm_calls: 3}"#;
+    let workflow = workflow(&models, extra).replace(
+        "plan: {parallel: true, max_concurrency: 4}",
+        "plan: {steps: [{id: a, description: Look up a}]}",
+    );
+    let case = Case::new(&workflow, "");
+    let run = exec(&case, &[], &[]);
+    assert_eq!(
+        (run.code, run.status()),
+        (0, "completed"),
+        "{}",
+        run.reason()
+    );
+    assert_eq!(run.step("a")["attempts"], 2);
+    assert_eq!(run.step("a")["result"], "value of a + value of a2");
+    assert_eq!(run.doc["usage"]["llm_calls"], 3);
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}

@@ -84,6 +84,15 @@ pub async fn call_model(
         }
         ledger.reserved.reserve(role, need, need_cost);
     }
+    // A step timeout can drop this future while the provider is still answering (or waiting
+    // to retry); the reservation must not outlive it.
+    let mut reservation = Reservation {
+        ctx,
+        need,
+        need_cost,
+        role,
+        held: true,
+    };
     let t0 = Instant::now();
     let journal = RetryJournal {
         ctx,
@@ -100,6 +109,7 @@ pub async fn call_model(
     };
     let mut ledger = ctx.recorder.ledger();
     ledger.reserved.release(role, need, need_cost);
+    reservation.held = false;
     let kind = EventKind::LlmCall {
         attempts: journal.retries.load(Ordering::Relaxed) + 1,
         cost_usd: budget::cost(settings.price, usage),
@@ -136,5 +146,26 @@ impl AttemptObserver for RetryJournal<'_> {
             status: note.status,
             step: self.step.map(str::to_string),
         });
+    }
+}
+
+/// A budget reservation of a call in flight, released if the call is dropped before it
+/// ends (on the normal path it is released with the `llm_call` event, under one lock).
+struct Reservation<'a> {
+    ctx: &'a Ctx,
+    held: bool,
+    need: Usage,
+    need_cost: f64,
+    role: Role,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if self.held {
+            let mut ledger = self.ctx.recorder.ledger();
+            ledger
+                .reserved
+                .release(self.role, self.need, self.need_cost);
+        }
     }
 }
