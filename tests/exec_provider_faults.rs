@@ -183,3 +183,42 @@ budget: {max_llm_calls: 3}"#;
     assert_eq!(run.doc["usage"]["llm_calls"], 3);
     assert_eq!(fake.violations(), Vec::<String>::new());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_every_attempt_fails_the_call_fails_and_the_engine_policy_applies() {
+    let fake = FakeLlm::start(
+        Wire::OpenAi,
+        Behaviour {
+            fixed: Some((503, serde_json::json!({"error": {"message": "overloaded"}}))),
+            ..Behaviour::default()
+        },
+    )
+    .await;
+    let models = format!(
+        "providers:\n  busy: {{kind: openai, base_url: '{}/v1', max_retries: 1}}\nmodels: {{default: busy/m}}",
+        fake.uri()
+    );
+    let workflow = workflow(&models, "").replace(
+        "plan: {parallel: true, max_concurrency: 4}",
+        "plan: {max_attempts: 2}",
+    );
+    let case = Case::new(&workflow, "");
+    let run = exec(&case, &[], &[]);
+    assert_eq!(
+        (run.code, run.status(), run.reason()),
+        (
+            1,
+            "failed",
+            "the planner gave no valid plan in 2 attempts; last problem: busy gave no usable answer for model `m` after 2 attempts: HTTP 503 Service Unavailable: overloaded"
+        )
+    );
+    // Two planner calls (the engine re-asks), two HTTP attempts each.
+    assert_eq!(fake.requests().len(), 4);
+    assert_eq!(case.events_of("llm_retry").len(), 2);
+    let attempts: Vec<Value> = case
+        .events_of("llm_call")
+        .iter()
+        .map(|c| c["attempts"].clone())
+        .collect();
+    assert_eq!(attempts, [2, 2]);
+}
