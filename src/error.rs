@@ -43,6 +43,17 @@ pub enum Error {
     /// Occurs when a `--model` value is not `[ROLE=]PROVIDER/MODEL` with a known provider.
     #[error("--model {value}: {reason}")]
     ModelOverride { reason: String, value: String },
+    /// Occurs when a provider needs an API key and its environment variable is unset or empty.
+    #[error("the {role} model `{reference}` needs an API key: set the environment variable {var}")]
+    MissingApiKey {
+        reference: String,
+        role: String,
+        var: String,
+    },
+    /// Occurs when a provider entry cannot be turned into a client (a `base_url` that is not
+    /// an http(s) URL, a header that is not valid HTTP).
+    #[error("cannot connect to `{reference}`: {reason}")]
+    ProviderSetup { reason: String, reference: String },
     /// Occurs when a role resolves to a provider this build cannot talk to yet.
     #[error(
         "the {role} model `{reference}` needs the `{provider}` provider, which is not available in this build yet; run offline with `--model scripted/<replies.yaml>`"
@@ -116,6 +127,8 @@ impl Error {
             | Error::MissingInput { .. }
             | Error::UnknownInput { .. }
             | Error::ModelOverride { .. }
+            | Error::MissingApiKey { .. }
+            | Error::ProviderSetup { .. }
             | Error::ProviderUnavailable { .. }
             | Error::ScriptedReplies { .. }
             | Error::Store { .. }

@@ -91,8 +91,21 @@ pub struct ProviderSpec {
     /// For `scripted`: the replies file; for `local`: the GGUF file or models directory.
     #[serde(default)]
     pub path: Option<String>,
+    /// For `openai` and `ollama`: how JSON answers are asked for.
+    #[serde(default)]
+    pub structured_output: Option<StructuredOutput>,
     #[serde(default)]
     pub timeout: Option<Duration>,
+}
+
+/// How an OpenAI-compatible provider is asked for JSON answers.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StructuredOutput {
+    /// `response_format: json_schema`; a server that refuses it is switched to `prompt`.
+    Native,
+    /// The schema in the prompt, the reply checked and re-asked (servers without support).
+    Prompt,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]

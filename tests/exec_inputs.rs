@@ -102,12 +102,12 @@ fn providers_not_built_yet_fail_before_the_run_with_a_way_out() {
             "-i",
             "version=1.0.0",
             "--model",
-            "executor=openai/gpt-4o-mini",
+            "executor=local/smollm2-135m",
         ],
     );
     assert_eq!(
         err,
-        "error: the executor model `openai/gpt-4o-mini` needs the `openai` provider, which is not available in this build yet; run offline with `--model scripted/<replies.yaml>`\n"
+        "error: the executor model `local/smollm2-135m` needs the `local` provider, which is not available in this build yet; run offline with `--model scripted/<replies.yaml>`\n"
     );
     let err = usage_error(
         &case,

@@ -62,6 +62,7 @@ fn detail(event: &crate::run::event::Event) -> String {
     use crate::run::event::EventKind;
     match &event.kind {
         EventKind::LlmCall {
+            attempts,
             input_tokens,
             latency_ms,
             model,
@@ -74,8 +75,13 @@ fn detail(event: &crate::run::event::Event) -> String {
                 .as_deref()
                 .map(|s| format!(" [{s}]"))
                 .unwrap_or_default();
+            let tries = if *attempts > 1 {
+                format!(" · {attempts} attempts")
+            } else {
+                String::new()
+            };
             format!(
-                "  {} call{step} · {model} · {input_tokens}+{output_tokens} tokens · {latency_ms}ms",
+                "  {} call{step} · {model} · {input_tokens}+{output_tokens} tokens · {latency_ms}ms{tries}",
                 role.as_str()
             )
         }

@@ -1,11 +1,13 @@
 //! One model call as the engine makes it: settings applied, the budget checked and reserved
-//! before, an `llm_call` event after (a `budget_exhausted` event instead when it does not
-//! fit).
+//! before, an `llm_retry` event for each failed attempt the provider retries, an `llm_call`
+//! event after (a `budget_exhausted` event instead when it does not fit).
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 use crate::engine::budget::{self, Exhausted};
 use crate::engine::context::Ctx;
+use crate::model::retry::{AttemptObserver, RetryNote};
 use crate::model::{ModelError, ModelRequest, ModelResponse, Usage};
 use crate::run::event::EventKind;
 use crate::spec::Role;
@@ -83,8 +85,24 @@ pub async fn call_model(
         }
         ledger.reserved.reserve(role, need, need_cost);
     }
+    // A step timeout can drop this future while the provider is still answering (or waiting
+    // to retry); the reservation must not outlive it.
+    let mut reservation = Reservation {
+        ctx,
+        need,
+        need_cost,
+        role,
+        held: true,
+    };
     let t0 = Instant::now();
-    let result = model.complete(request).await;
+    let journal = RetryJournal {
+        ctx,
+        model: choice.reference(),
+        retries: AtomicU32::new(0),
+        role,
+        step,
+    };
+    let result = model.complete_observed(request, &journal).await;
     let latency = t0.elapsed();
     let usage = match &result {
         Ok(r) => r.usage,
@@ -92,7 +110,9 @@ pub async fn call_model(
     };
     let mut ledger = ctx.recorder.ledger();
     ledger.reserved.release(role, need, need_cost);
+    reservation.held = false;
     let kind = EventKind::LlmCall {
+        attempts: journal.retries.load(Ordering::Relaxed) + 1,
         cost_usd: budget::cost(settings.price, usage),
         error: result.as_ref().err().map(ToString::to_string),
         input_tokens: usage.input_tokens,
@@ -104,4 +124,49 @@ pub async fn call_model(
     };
     ctx.recorder.emit_with(&mut ledger, kind);
     result.map_err(CallError::Model)
+}
+
+/// Journals the retries inside one call as `llm_retry` events, and counts them.
+struct RetryJournal<'a> {
+    ctx: &'a Ctx,
+    model: String,
+    retries: AtomicU32,
+    role: Role,
+    step: Option<&'a str>,
+}
+
+impl AttemptObserver for RetryJournal<'_> {
+    fn retrying(&self, note: &RetryNote) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+        self.ctx.recorder.emit(EventKind::LlmRetry {
+            attempt: note.attempt,
+            delay_ms: u64::try_from(note.delay.as_millis()).unwrap_or(u64::MAX),
+            error: note.error.clone(),
+            model: self.model.clone(),
+            role: self.role,
+            status: note.status,
+            step: self.step.map(str::to_string),
+        });
+    }
+}
+
+/// A budget reservation of a call in flight, released if the call is dropped before it
+/// ends (on the normal path it is released with the `llm_call` event, under one lock).
+struct Reservation<'a> {
+    ctx: &'a Ctx,
+    held: bool,
+    need: Usage,
+    need_cost: f64,
+    role: Role,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if self.held {
+            let mut ledger = self.ctx.recorder.ledger();
+            ledger
+                .reserved
+                .release(self.role, self.need, self.need_cost);
+        }
+    }
 }

@@ -6,8 +6,15 @@
 //! roles, native tool calls with JSON arguments, and a response format that is plain text or
 //! JSON constrained by a schema (structured output).
 
+pub mod anthropic;
+pub mod connect;
+pub mod http_client;
+pub mod ollama;
+pub mod openai;
 pub mod resolve;
+pub mod retry;
 pub mod scripted;
+pub mod structured;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -35,6 +42,17 @@ pub trait Model: Send + Sync {
 
     /// One model turn.
     async fn complete(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError>;
+
+    /// One model turn, telling `observer` about every failed attempt that is retried, as it
+    /// happens (so the engine can journal it). Models that never retry keep this default.
+    async fn complete_observed(
+        &self,
+        request: &ModelRequest,
+        observer: &dyn retry::AttemptObserver,
+    ) -> Result<ModelResponse, ModelError> {
+        let _ = observer;
+        self.complete(request).await
+    }
 }
 
 /// One call to a model.
@@ -194,15 +212,20 @@ pub enum ModelError {
     /// not have: the workflow drifted from the cassette.
     #[error("replaying {cassette}: {drift}")]
     Replay { cassette: String, drift: String },
+    /// Occurs when an HTTP provider refused a request or gave no usable answer.
+    #[error("{0}")]
+    Http(http_client::ProviderError),
 }
 
 impl ModelError {
     /// Whether retrying the step or asking again cannot help (the run should stop): a
     /// replies file that ran out is a broken test setup, not a model having a bad day.
     pub fn is_fatal(&self) -> bool {
-        matches!(
-            self,
-            ModelError::NoReplyLeft { .. } | ModelError::Replay { .. }
-        )
+        match self {
+            ModelError::NoReplyLeft { .. } | ModelError::Replay { .. } => true,
+            // A refused request (bad key, unknown model) fails the same way when asked again.
+            ModelError::Http(e) => e.is_fatal(),
+            ModelError::Provider { .. } => false,
+        }
     }
 }

@@ -100,6 +100,9 @@ pub fn connect_all(resolved: Choices, roles: &[Role]) -> Result<ModelSet, Error>
     let Choices { bases, choices } = resolved;
     let mut models: IndexMap<Role, Arc<dyn Model>> = IndexMap::new();
     let mut scripted: HashMap<PathBuf, Arc<dyn Model>> = HashMap::new();
+    // Roles on the same provider and model share one client, and so what it learned (a
+    // server refusing `response_format`); settings travel with each request.
+    let mut http: HashMap<String, Arc<dyn Model>> = HashMap::new();
     for &role in roles {
         let Some(choice) = choices.get(&role) else {
             continue;
@@ -126,6 +129,17 @@ pub fn connect_all(resolved: Choices, roles: &[Role]) -> Result<ModelSet, Error>
                                 .map_err(scripted_error)?,
                         );
                         scripted.insert(path, Arc::clone(&m));
+                        m
+                    }
+                }
+            }
+            ProviderKind::Anthropic | ProviderKind::Ollama | ProviderKind::Openai => {
+                let key = choice.reference();
+                match http.get(&key) {
+                    Some(m) => Arc::clone(m),
+                    None => {
+                        let m = crate::model::connect::connect(choice, role)?;
+                        http.insert(key, Arc::clone(&m));
                         m
                     }
                 }

@@ -185,6 +185,21 @@ pub fn line(state: &RunState, event: &Event) -> Option<String> {
             ..
         } => format!("  {} model error: {e}", role.as_str()),
         EventKind::LlmCall { .. } => return None,
+        EventKind::LlmRetry {
+            attempt,
+            delay_ms,
+            error,
+            role,
+            step,
+            ..
+        } => format!(
+            "  {} model{}: attempt {attempt} failed: {error}; retrying in {}",
+            role.as_str(),
+            step.as_deref()
+                .map(|s| format!(" [{s}]"))
+                .unwrap_or_default(),
+            duration(*delay_ms)
+        ),
         EventKind::Replanned {
             decision,
             reason,

@@ -39,6 +39,9 @@ pub enum EventKind {
     },
     /// One model call, successful or not.
     LlmCall {
+        /// HTTP attempts the call took (absent when 1); each failed one has an `llm_retry`.
+        #[serde(default = "one", skip_serializing_if = "is_one")]
+        attempts: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cost_usd: Option<f64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -50,6 +53,23 @@ pub enum EventKind {
         output_tokens: u64,
         role: Role,
         /// The step an executor call belongs to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+    },
+    /// A failed attempt inside a model call that is retried (rate limit, server error,
+    /// timeout, malformed body). It uses no budget; the call's `llm_call` follows.
+    LlmRetry {
+        /// The attempt that failed (1 for the first).
+        attempt: u32,
+        /// The wait before the next attempt (the server's `Retry-After` when it sent one).
+        delay_ms: u64,
+        error: String,
+        /// `provider/model`.
+        model: String,
+        role: Role,
+        /// The HTTP status, when the server answered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<u16>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         step: Option<String>,
     },
@@ -145,6 +165,7 @@ impl EventKind {
         match self {
             EventKind::BudgetExhausted { .. } => "budget_exhausted",
             EventKind::LlmCall { .. } => "llm_call",
+            EventKind::LlmRetry { .. } => "llm_retry",
             EventKind::PlanApproved { .. } => "plan_approved",
             EventKind::PlanCreated { .. } => "plan_created",
             EventKind::Replanned { .. } => "replanned",
@@ -156,6 +177,14 @@ impl EventKind {
             EventKind::ToolCall { .. } => "tool_call",
         }
     }
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -252,6 +252,8 @@ impl RunState {
                     cost_usd.unwrap_or(0.0),
                 );
             }
+            // Retries are visible in the journal; they change no state and use no budget.
+            EventKind::LlmRetry { .. } => {}
             EventKind::ToolCall { name, outcome, .. } => {
                 if *outcome != ToolOutcome::Rejected {
                     *self.tool_calls.entry(name.clone()).or_default() += 1;
@@ -403,6 +405,7 @@ mod tests {
             ev(
                 7,
                 EventKind::LlmCall {
+                    attempts: 1,
                     cost_usd: Some(0.5),
                     error: None,
                     input_tokens: 3,
