@@ -1,0 +1,305 @@
+//! Checks the JSON Schema cannot express: references between parts of the file (tools,
+//! providers, steps, inputs), dependency cycles, template syntax and template variables,
+//! and the validity of the JSON Schemas a workflow embeds. Builds the checked [`Workflow`]
+//! when nothing is wrong.
+
+mod models;
+mod plan;
+mod templates;
+
+use std::collections::HashSet;
+
+use indexmap::IndexMap;
+use serde_json::json;
+
+use crate::diagnostic::{Diagnostic, Kind, suggestion};
+use crate::schema::check_user_schema;
+use crate::source::Source;
+use crate::spec::{ModelRef, Role, WorkflowFile};
+use crate::workflow::{
+    Builtin, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MODEL, ModelChoice, Tool, ToolKind, Workflow,
+};
+use crate::yaml::{Document, escape_pointer};
+
+pub use models::{ModelProblem, resolve_model};
+pub use plan::find_cycle;
+pub use templates::{undefined_in, vars};
+
+struct Analyzer<'a> {
+    diags: &'a mut Vec<Diagnostic>,
+    doc: &'a Document,
+    file: &'a WorkflowFile,
+    source: &'a Source,
+}
+
+/// Analyzes a schema-valid file; returns the checked workflow when no problem was found.
+pub fn analyze(
+    file: WorkflowFile,
+    doc: &Document,
+    source: &Source,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Workflow> {
+    let before = diags.len();
+    let mut a = Analyzer {
+        diags,
+        doc,
+        file: &file,
+        source,
+    };
+    a.inputs();
+    let models = a.models();
+    let tools = a.tools();
+    a.task_and_prompts();
+    a.fixed_plan();
+    a.output();
+    a.tests();
+    if diags.len() > before {
+        return None;
+    }
+    let dir = source.dir().to_path_buf();
+    Some(Workflow {
+        dir,
+        file,
+        models,
+        path: source.path.clone(),
+        tools,
+    })
+}
+
+impl Analyzer<'_> {
+    fn push(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    fn inputs(&mut self) {
+        for (name, schema) in &self.file.inputs {
+            let pointer = format!("/inputs/{}", escape_pointer(name));
+            if let Err(problem) = check_user_schema(schema) {
+                self.schema_problem(
+                    &pointer,
+                    problem,
+                    format!("input `{name}` is not a valid JSON Schema"),
+                );
+                continue;
+            }
+            if let Some(default) = schema.get("default")
+                && let Ok(v) = jsonschema::draft202012::new(schema)
+                && let Some(e) = v.iter_errors(default).next()
+            {
+                self.push(
+                    Diagnostic::new(
+                        Kind::Schema,
+                        self.doc.value_span(&format!("{pointer}/default")),
+                        format!("the default of input `{name}` does not match its own schema"),
+                    )
+                    .label("invalid default")
+                    .help(e.to_string()),
+                );
+            }
+        }
+    }
+
+    fn models(&mut self) -> IndexMap<Role, ModelChoice> {
+        let mut out = IndexMap::new();
+        let mut reported = HashSet::new();
+        for role in Role::ALL {
+            let (pointer, reference) =
+                match (self.file.models.role(role), &self.file.models.default) {
+                    (Some(r), _) => (format!("/models/{}", role.as_str()), r.clone()),
+                    (None, Some(d)) => ("/models/default".to_string(), d.clone()),
+                    (None, None) => (String::new(), ModelRef::Name(DEFAULT_MODEL.to_string())),
+                };
+            match resolve_model(&reference, &self.file.providers) {
+                Ok(choice) => {
+                    out.insert(role, choice);
+                }
+                Err(problem) if reported.insert(pointer.clone()) => {
+                    let ptr = match reference {
+                        ModelRef::Name(_) => pointer.clone(),
+                        ModelRef::Settings(_) => format!("{pointer}/model"),
+                    };
+                    let span = self.doc.value_span(&ptr);
+                    self.push(problem.into_diagnostic(span));
+                }
+                Err(_) => {}
+            }
+        }
+        out
+    }
+
+    fn tools(&mut self) -> IndexMap<String, Tool> {
+        let mut out = IndexMap::new();
+        for (name, spec) in &self.file.tools {
+            let base = format!("/tools/{}", escape_pointer(name));
+            let kind = if let Some(argv) = &spec.command {
+                for (i, arg) in argv.iter().enumerate() {
+                    self.template(
+                        &format!("{base}/command/{i}"),
+                        arg,
+                        vars::TOOL,
+                        Some(spec.parameters.as_ref()),
+                    );
+                }
+                for (k, v) in &spec.env {
+                    self.template(
+                        &format!("{base}/env/{}", escape_pointer(k)),
+                        v,
+                        vars::TOOL,
+                        Some(spec.parameters.as_ref()),
+                    );
+                }
+                ToolKind::Command {
+                    argv: argv.clone(),
+                    cwd: spec.cwd.clone(),
+                    env: spec.env.clone(),
+                }
+            } else if let Some(http) = &spec.http {
+                let params = Some(spec.parameters.as_ref());
+                self.template(&format!("{base}/http/url"), &http.url, vars::TOOL, params);
+                for (k, v) in &http.headers {
+                    self.template(
+                        &format!("{base}/http/headers/{}", escape_pointer(k)),
+                        v,
+                        vars::TOOL,
+                        params,
+                    );
+                }
+                if let Some(body) = &http.body {
+                    self.value_templates(&format!("{base}/http/body"), body, params);
+                }
+                ToolKind::Http(http.clone())
+            } else if let Some(mock) = &spec.mock {
+                self.mock_templates(
+                    &format!("{base}/mock"),
+                    mock,
+                    Some(spec.parameters.as_ref()),
+                );
+                ToolKind::Mock(mock.clone())
+            } else if let Some(b) = spec.builtin.as_deref().and_then(Builtin::from_name) {
+                ToolKind::Builtin(b)
+            } else {
+                // The schema reports a tool without a kind; nothing more to check here.
+                continue;
+            };
+            let parameters = match (&spec.parameters, &kind) {
+                (Some(p), _) => {
+                    if let Err(problem) = check_user_schema(p) {
+                        let what =
+                            format!("the parameters of tool `{name}` are not a valid JSON Schema");
+                        self.schema_problem(&format!("{base}/parameters"), problem, what);
+                    }
+                    p.clone()
+                }
+                (None, ToolKind::Builtin(b)) => b.parameters(),
+                (None, _) => json!({"type": "object", "properties": {}}),
+            };
+            out.insert(
+                name.clone(),
+                Tool {
+                    description: spec.description.clone(),
+                    kind,
+                    max_output_bytes: spec.max_output_bytes.unwrap_or(DEFAULT_MAX_OUTPUT_BYTES),
+                    name: name.clone(),
+                    on_error: spec.on_error,
+                    parameters,
+                    timeout: spec.timeout,
+                },
+            );
+        }
+        out
+    }
+
+    /// Reports an invalid embedded schema at the offending node inside it.
+    fn schema_problem(
+        &mut self,
+        base: &str,
+        problem: crate::schema::UserSchemaProblem,
+        message: String,
+    ) {
+        let inner = format!("{base}{}", problem.pointer);
+        let span = if problem.pointer.is_empty() {
+            self.doc.key_span(base)
+        } else {
+            self.doc.value_span(&inner)
+        };
+        self.push(
+            Diagnostic::new(Kind::InvalidJsonSchema, span, message)
+                .label("invalid schema")
+                .help(problem.message),
+        );
+    }
+
+    fn output(&mut self) {
+        if let Some(schema) = &self.file.output.schema
+            && let Err(problem) = check_user_schema(schema)
+        {
+            self.schema_problem(
+                "/output/schema",
+                problem,
+                "`output.schema` is not a valid JSON Schema".into(),
+            );
+        }
+    }
+
+    fn tests(&mut self) {
+        let tools: Vec<&str> = self.file.tools.keys().map(String::as_str).collect();
+        let inputs: Vec<&str> = self.file.inputs.keys().map(String::as_str).collect();
+        let steps: Option<Vec<&str>> = self
+            .file
+            .plan
+            .steps
+            .as_ref()
+            .map(|s| s.iter().map(|s| s.id.as_str()).collect());
+        for (i, case) in self.file.tests.iter().enumerate() {
+            let base = format!("/tests/{i}");
+            for name in case.tools.keys().chain(case.expect.tool_calls.keys()) {
+                if !tools.contains(&name.as_str()) {
+                    let p = if case.tools.contains_key(name) {
+                        format!("{base}/tools/{}", escape_pointer(name))
+                    } else {
+                        format!("{base}/expect/tool_calls/{}", escape_pointer(name))
+                    };
+                    self.push(
+                        Diagnostic::new(
+                            Kind::UnknownTool,
+                            self.doc.key_span(&p),
+                            format!("test `{}` refers to unknown tool `{name}`", case.name),
+                        )
+                        .label("not declared under `tools:`")
+                        .help(suggestion(name, &tools)),
+                    );
+                }
+            }
+            for name in case.inputs.keys() {
+                if !inputs.contains(&name.as_str()) {
+                    let p = format!("{base}/inputs/{}", escape_pointer(name));
+                    self.push(
+                        Diagnostic::new(
+                            Kind::UndefinedVariable,
+                            self.doc.key_span(&p),
+                            format!("test `{}` sets unknown input `{name}`", case.name),
+                        )
+                        .label("not declared under `inputs:`")
+                        .help(suggestion(name, &inputs)),
+                    );
+                }
+            }
+            if let Some(ids) = &steps {
+                for id in case.expect.steps.keys() {
+                    if !ids.contains(&id.as_str()) {
+                        let p = format!("{base}/expect/steps/{}", escape_pointer(id));
+                        self.push(
+                            Diagnostic::new(
+                                Kind::UnknownStep,
+                                self.doc.key_span(&p),
+                                format!("test `{}` expects unknown step `{id}`", case.name),
+                            )
+                            .label("not in the fixed plan")
+                            .help(suggestion(id, ids)),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
