@@ -391,7 +391,10 @@ mod tests {
             assert_eq!((a.unwrap().text, b.unwrap().text), ("A".into(), "B".into()));
             assert_eq!(t0.elapsed(), std::time::Duration::from_millis(200));
             let t1 = tokio::time::Instant::now();
-            assert_eq!(m.complete(&ask(Role::Executor, "c")).await.unwrap().text, "now");
+            assert_eq!(
+                m.complete(&ask(Role::Executor, "c")).await.unwrap().text,
+                "now"
+            );
             assert_eq!(t1.elapsed(), std::time::Duration::ZERO);
         });
     }
