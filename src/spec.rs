@@ -665,6 +665,10 @@ pub struct ScriptedReplies {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ScriptedReply {
+    /// Simulated model latency: the reply arrives this long after the call (benchmarks,
+    /// timeout and concurrency tests).
+    #[serde(default)]
+    pub delay: Option<Duration>,
     /// Simulates a provider failure with this message.
     #[serde(default)]
     pub error: Option<String>,

@@ -8,6 +8,8 @@
 //! second executor turn can match on a tool's output. A used reply is consumed unless it says
 //! `repeat: true`. Matching on prompt content keeps concurrent steps deterministic: each
 //! step's replies name the step in `when`, so the order in which steps ask does not matter.
+//! A reply with `delay` arrives that long after the call (simulated model latency; the
+//! wait is a timer, never a blocked thread, so concurrent calls overlap).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -232,6 +234,10 @@ impl Model for ScriptedModel {
 
     async fn complete(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError> {
         let reply = self.take(request)?;
+        // The lock is released by now, so concurrent calls wait out their delays together.
+        if let Some(delay) = reply.delay {
+            tokio::time::sleep(delay.0).await;
+        }
         if let Some(message) = &reply.error {
             return Err(ModelError::Provider {
                 message: message.clone(),
@@ -362,6 +368,35 @@ mod tests {
         assert_eq!(r.tool_calls[0].id, "call_1");
         assert_eq!(r.tool_calls[0].arguments, json!({"version": "1.4.2"}));
         assert_eq!(r.usage.total(), 15);
+    }
+
+    #[test]
+    fn a_delay_is_waited_out_and_concurrent_delays_overlap() {
+        let m = model(json!({"executor": [
+            {"when": "a", "text": "A", "delay": "200ms"},
+            {"when": "b", "text": "B", "delay": "200ms"},
+            {"text": "now"},
+        ]}));
+        // The paused clock advances only when every task waits on a timer: the elapsed
+        // virtual time is exactly the delay, whatever the machine's load.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (ra, rb) = (ask(Role::Executor, "a"), ask(Role::Executor, "b"));
+            let t0 = tokio::time::Instant::now();
+            let (a, b) = tokio::join!(m.complete(&ra), m.complete(&rb));
+            assert_eq!((a.unwrap().text, b.unwrap().text), ("A".into(), "B".into()));
+            assert_eq!(t0.elapsed(), std::time::Duration::from_millis(200));
+            let t1 = tokio::time::Instant::now();
+            assert_eq!(
+                m.complete(&ask(Role::Executor, "c")).await.unwrap().text,
+                "now"
+            );
+            assert_eq!(t1.elapsed(), std::time::Duration::ZERO);
+        });
     }
 
     #[test]
