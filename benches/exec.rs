@@ -164,13 +164,16 @@ fn config(workflow: &Path) -> RunConfig {
         pe::model::connect_all(choices, &engine::roles_used(&workflow)).expect("models connect");
     RunConfig {
         approve: false,
+        approver: Arc::new(engine::approval::Headless),
         inputs,
         models,
         plan_only: false,
+        prior: Vec::new(),
         redactor: Redactor::new(Vec::new()),
         run_id: pe::run::id::new_run_id(),
         toolbox: Arc::new(Toolbox::new(&workflow.tools)),
         workflow,
+        workflow_sha256: None,
     }
 }
 
