@@ -41,6 +41,27 @@ pub fn validate(doc: &Document, diags: &mut Vec<Diagnostic>) -> Vec<String> {
     failed
 }
 
+/// Every way `value` fails `validator`, each prefixed with where (`at /steps/0/id: ...`),
+/// joined with `; ` — the text sent back to a model whose structured reply was wrong.
+pub fn problems(validator: &Validator, value: &Value) -> Result<(), String> {
+    let problems: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| {
+            let at = e.instance_path().to_string();
+            if at.is_empty() {
+                e.to_string()
+            } else {
+                format!("at {at}: {e}")
+            }
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
 /// Why a schema embedded in a workflow is not valid JSON Schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserSchemaProblem {

@@ -110,6 +110,28 @@ pub fn store_dir(given: Option<&Path>) -> PathBuf {
     given.map_or_else(|| PathBuf::from(DEFAULT_STORE), Path::to_path_buf)
 }
 
+/// Opens an existing store and reads one run (an id, a unique prefix, or `latest`): what
+/// `pe show` and `pe resume` both start from. Never creates a store.
+pub fn open_run(
+    store: &Path,
+    run: &str,
+) -> Result<(Journal, String, crate::run::journal::Read), Error> {
+    let journal = Journal::open_existing(store)
+        .map_err(|source| Error::Store { source })?
+        .ok_or_else(|| Error::Store {
+            source: crate::run::journal::JournalError::NoSuchRun {
+                message: format!("no run `{run}`: there are no runs in {}", store.display()),
+            },
+        })?;
+    let id = journal
+        .find_run(run)
+        .map_err(|source| Error::Store { source })?;
+    let read = journal
+        .events(&id)
+        .map_err(|source| Error::Store { source })?;
+    Ok((journal, id, read))
+}
+
 /// Keeps the values of the workflow's API-key variables out of journals and cassettes.
 pub fn redactor(workflow: &Workflow) -> Redactor {
     Redactor::from_env(

@@ -13,13 +13,12 @@ use serde_json::Value;
 use crate::check::load_workflow;
 use crate::cli::ResumeArgs;
 use crate::commands::durable::{approver, print_result, run_journaled, sha256};
-use crate::commands::exec::{redactor, store_dir};
+use crate::commands::exec::{open_run, redactor, store_dir};
 use crate::engine::approval::{Approver, PlanProposal, Review};
 use crate::engine::{self, RunConfig};
 use crate::error::Error;
 use crate::model::{apply_overrides, connect_all};
 use crate::run::inputs;
-use crate::run::journal::{Journal, JournalError};
 use crate::run::state::RunState;
 use crate::spec::RunStatus;
 use crate::tool::Toolbox;
@@ -36,23 +35,7 @@ impl Approver for Rejector {
 
 pub fn run(args: &ResumeArgs) -> Result<u8, Error> {
     let store = store_dir(args.store.as_deref());
-    let mut journal = Journal::open_existing(&store)
-        .map_err(|source| Error::Store { source })?
-        .ok_or_else(|| Error::Store {
-            source: JournalError::NoSuchRun {
-                message: format!(
-                    "no run `{}`: there are no runs in {}",
-                    args.run,
-                    store.display()
-                ),
-            },
-        })?;
-    let id = journal
-        .find_run(&args.run)
-        .map_err(|source| Error::Store { source })?;
-    let read = journal
-        .events(&id)
-        .map_err(|source| Error::Store { source })?;
+    let (mut journal, id, read) = open_run(&store, &args.run)?;
     if let Some(seq) = read.dropped_torn {
         let _ = writeln!(
             std::io::stderr().lock(),

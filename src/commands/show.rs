@@ -4,10 +4,9 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::cli::ShowArgs;
-use crate::commands::exec::DEFAULT_STORE;
+use crate::commands::exec::{DEFAULT_STORE, open_run};
 use crate::error::{Error, exit};
 use crate::render::progress::line;
-use crate::run::journal::{Journal, JournalError};
 use crate::run::state::RunState;
 
 pub fn run(args: &ShowArgs) -> Result<u8, Error> {
@@ -15,23 +14,7 @@ pub fn run(args: &ShowArgs) -> Result<u8, Error> {
         .store
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
-    let journal = Journal::open_existing(&store)
-        .map_err(|source| Error::Store { source })?
-        .ok_or_else(|| Error::Store {
-            source: JournalError::NoSuchRun {
-                message: format!(
-                    "no run `{}`: there are no runs in {}",
-                    args.run,
-                    store.display()
-                ),
-            },
-        })?;
-    let id = journal
-        .find_run(&args.run)
-        .map_err(|source| Error::Store { source })?;
-    let read = journal
-        .events(&id)
-        .map_err(|source| Error::Store { source })?;
+    let (_journal, id, read) = open_run(&store, &args.run)?;
     if let Some(seq) = read.dropped_torn {
         let _ = writeln!(
             std::io::stderr().lock(),

@@ -57,24 +57,8 @@ pub async fn synthesize(ctx: &Ctx) -> Result<Value, Stop> {
         let Some(validator) = &validator else {
             return Ok(Value::String(response.text.trim().to_string()));
         };
-        let checked = json_value(&response.text).and_then(|value| {
-            let errors: Vec<String> = validator
-                .iter_errors(&value)
-                .map(|e| {
-                    let at = e.instance_path().to_string();
-                    if at.is_empty() {
-                        e.to_string()
-                    } else {
-                        format!("at {at}: {e}")
-                    }
-                })
-                .collect();
-            if errors.is_empty() {
-                Ok(value)
-            } else {
-                Err(errors.join("; "))
-            }
-        });
+        let checked = json_value(&response.text)
+            .and_then(|value| crate::schema::problems(validator, &value).map(|()| value));
         match checked {
             Ok(value) => return Ok(value),
             Err(p) => {

@@ -117,22 +117,7 @@ pub fn check(schema: &Value, text: &str) -> Result<String, String> {
     let value = crate::engine::reply::json_value(text)?;
     let validator = jsonschema::draft202012::new(schema)
         .map_err(|e| format!("the schema does not compile: {e}"))?;
-    let problems: Vec<String> = validator
-        .iter_errors(&value)
-        .map(|e| {
-            let at = e.instance_path().to_string();
-            if at.is_empty() {
-                e.to_string()
-            } else {
-                format!("at {at}: {e}")
-            }
-        })
-        .collect();
-    if problems.is_empty() {
-        Ok(value.to_string())
-    } else {
-        Err(problems.join("; "))
-    }
+    crate::schema::problems(&validator, &value).map(|()| value.to_string())
 }
 
 #[cfg(test)]
