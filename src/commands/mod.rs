@@ -2,5 +2,6 @@
 
 pub mod check;
 pub mod exec;
+pub mod model;
 pub mod runs;
 pub mod show;
