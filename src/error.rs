@@ -52,6 +52,11 @@ pub enum Error {
         reference: String,
         role: String,
     },
+    /// Occurs when a `local` model is not installed, not found, or does not load.
+    #[error("{source}")]
+    LocalModel {
+        source: crate::models_cache::ModelsError,
+    },
     /// Occurs when a scripted replies file cannot be read or is malformed.
     #[error("{source}")]
     ScriptedReplies {
@@ -86,6 +91,7 @@ impl Error {
             | Error::UnknownInput { .. }
             | Error::ModelOverride { .. }
             | Error::ProviderUnavailable { .. }
+            | Error::LocalModel { .. }
             | Error::ScriptedReplies { .. }
             | Error::Store { .. }
             | Error::Template { .. } => exit::USAGE,

@@ -6,6 +6,7 @@
 //! roles, native tool calls with JSON arguments, and a response format that is plain text or
 //! JSON constrained by a schema (structured output).
 
+pub mod local;
 pub mod resolve;
 pub mod scripted;
 

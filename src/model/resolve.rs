@@ -130,6 +130,10 @@ pub fn connect_all(resolved: Choices, roles: &[Role]) -> Result<ModelSet, Error>
                     }
                 }
             }
+            ProviderKind::Local => {
+                let base = bases.get(&role).map_or(Path::new("."), PathBuf::as_path);
+                crate::model::local::connect(choice, base, role.as_str())?
+            }
             kind => {
                 return Err(Error::ProviderUnavailable {
                     provider: kind_name(kind).to_string(),
