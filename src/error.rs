@@ -63,6 +63,11 @@ pub enum Error {
         reference: String,
         role: String,
     },
+    /// Occurs when a `local` model is not installed, not found, or does not load.
+    #[error("{source}")]
+    LocalModel {
+        source: crate::models_cache::ModelsError,
+    },
     /// Occurs when a scripted replies file cannot be read or is malformed.
     #[error("{source}")]
     ScriptedReplies {
@@ -130,6 +135,7 @@ impl Error {
             | Error::MissingApiKey { .. }
             | Error::ProviderSetup { .. }
             | Error::ProviderUnavailable { .. }
+            | Error::LocalModel { .. }
             | Error::ScriptedReplies { .. }
             | Error::Store { .. }
             | Error::Template { .. }

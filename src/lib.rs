@@ -14,6 +14,7 @@ pub mod duration;
 pub mod engine;
 pub mod error;
 pub mod model;
+pub mod models_cache;
 pub mod render;
 pub mod run;
 pub mod schema;
@@ -33,6 +34,7 @@ pub fn run(cli: Cli) -> u8 {
     let result = match cli.command {
         Command::Check(args) => commands::check::run(&args),
         Command::Exec(args) => commands::exec::run(&args),
+        Command::Model(args) => commands::model::run(&args),
         Command::Runs(args) => commands::runs::run(&args),
         Command::Resume(args) => commands::resume::run(&args),
         Command::Show(args) => commands::show::run(&args),

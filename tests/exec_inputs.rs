@@ -94,21 +94,8 @@ fn input_problems_are_usage_errors_naming_the_input() {
 }
 
 #[test]
-fn providers_not_built_yet_fail_before_the_run_with_a_way_out() {
+fn bad_model_overrides_are_usage_errors() {
     let case = Case::new(WORKFLOW, REPLIES);
-    let err = usage_error(
-        &case,
-        &[
-            "-i",
-            "version=1.0.0",
-            "--model",
-            "executor=local/smollm2-135m",
-        ],
-    );
-    assert_eq!(
-        err,
-        "error: the executor model `local/smollm2-135m` needs the `local` provider, which is not available in this build yet; run offline with `--model scripted/<replies.yaml>`\n"
-    );
     let err = usage_error(
         &case,
         &["-i", "version=1.0.0", "--model", "planer=openai/gpt-4o"],

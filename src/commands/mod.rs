@@ -3,6 +3,7 @@
 pub mod check;
 pub mod durable;
 pub mod exec;
+pub mod model;
 pub mod resume;
 pub mod runs;
 pub mod show;

@@ -8,7 +8,7 @@ use crate::engine::Stop;
 use crate::engine::call::{CallError, call_model};
 use crate::engine::context::Ctx;
 use crate::engine::reply::json_object;
-use crate::engine::validate::{Rules, parse_steps, plan_schema, validate};
+use crate::engine::validate::{Rules, parse_steps, plan_schema_for, validate};
 use crate::model::{Message, ModelRequest, ResponseFormat};
 use crate::spec::{Role, StepSpec};
 
@@ -58,7 +58,7 @@ pub async fn make_plan(ctx: &Ctx) -> Result<Plan, Stop> {
             messages,
             response_format: ResponseFormat::Json {
                 name: "plan".into(),
-                schema: plan_schema(),
+                schema: plan_schema_for(&tools, spec.max_steps),
             },
             ..ModelRequest::default()
         };

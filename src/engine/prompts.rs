@@ -20,9 +20,11 @@ Tools the executor can call:
 (none)
 {% endfor %}
 
-Break the task into at most {{ max_steps }} concrete steps. Each step has:
+Break the task into at most {{ max_steps }} concrete steps, in the order the task gives
+them. A step usually uses one tool; do not add steps the task does not ask for. Each step has:
 - "id": a short unique identifier, like "run_ci"
-- "description": what to do, specific enough to carry out on its own
+- "description": what to do, specific enough to carry out on its own, with the values
+  (names, versions, places) from the task
 - "tool": optional, the tool the step should use
 - "depends_on": optional, ids of earlier steps whose results this step needs
 - "expected": what a successful result looks like
@@ -56,7 +58,9 @@ Results of earlier steps:
 {% endfor %}
 {% endif %}
 
-Call tools as needed. When the step is done, reply with only a JSON object:
+Do only this step. Call tools as needed, with argument values taken from the task and
+the step. A tool that reports an error means the step failed.
+When the step is done, reply with only a JSON object:
 {"status": "succeeded", "result": "<what was achieved, with the facts later steps need>"}
 or, when the step cannot be done:
 {"status": "failed", "result": "<why>"}
@@ -81,6 +85,12 @@ Tools:
 {% for t in tools %}
 - {{ t.name }}: {{ t.description }}
 {% endfor %}
+
+Decide:
+- a check failed and a tool can fix the cause: "revise" with a fix step, then the failed
+  step again and the steps after it;
+- the task says to stop or abort in this situation, or no tool can fix it: "abort";
+- every step succeeded: "finish".
 
 You may revise the plan {{ replans_left }} more time(s). Reply with only one JSON object:
 - {"decision": "continue"} to keep the remaining steps

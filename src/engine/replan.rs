@@ -9,7 +9,7 @@ use crate::engine::Stop;
 use crate::engine::call::{CallError, call_model};
 use crate::engine::context::Ctx;
 use crate::engine::reply::json_object;
-use crate::engine::validate::{Rules, parse_steps, steps_schema, validate};
+use crate::engine::validate::{Rules, parse_steps, steps_schema_for, validate};
 use crate::model::{Message, ModelRequest, ResponseFormat};
 use crate::run::event::{Decision, EventKind};
 use crate::run::state::RunState;
@@ -76,7 +76,7 @@ pub async fn replan(ctx: &Ctx, trigger: &Trigger) -> Result<Verdict, Stop> {
         messages: vec![Message::user(prompt)],
         response_format: ResponseFormat::Json {
             name: "decision".into(),
-            schema: decision_schema(),
+            schema: decision_schema(&tools, spec.plan.max_steps),
         },
         ..ModelRequest::default()
     };
@@ -180,13 +180,13 @@ fn parse_decision(text: &str) -> Result<Parsed, String> {
     })
 }
 
-fn decision_schema() -> Value {
+fn decision_schema(tools: &[&str], max_steps: u32) -> Value {
     json!({
         "type": "object",
         "properties": {
             "decision": {"enum": ["finish", "continue", "revise", "abort"]},
             "reason": {"type": "string"},
-            "steps": steps_schema()
+            "steps": steps_schema_for(tools, max_steps)
         },
         "required": ["decision"],
         "additionalProperties": false

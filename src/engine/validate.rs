@@ -40,6 +40,27 @@ pub fn steps_schema() -> Value {
     })
 }
 
+/// [`plan_schema`] with the workflow's rules that a schema can express: each step's `tool`
+/// is one of the workflow's tools and the plan has 1 to `max_steps` steps. Structured
+/// output (and the local model's constrained decoding) then cannot break them.
+pub fn plan_schema_for(tools: &[&str], max_steps: u32) -> Value {
+    let mut schema = plan_schema();
+    schema["properties"]["steps"] = steps_schema_for(tools, max_steps);
+    schema
+}
+
+/// [`steps_schema`] with `tool` limited to `tools` (when there are any) and at most
+/// `max_steps` items.
+pub fn steps_schema_for(tools: &[&str], max_steps: u32) -> Value {
+    let mut schema = steps_schema();
+    if !tools.is_empty() {
+        schema["items"]["properties"]["tool"] = json!({"enum": tools});
+    }
+    schema["minItems"] = json!(1);
+    schema["maxItems"] = json!(max_steps.max(1));
+    schema
+}
+
 /// Types a JSON array of steps, naming the step of each problem.
 pub fn parse_steps(value: Option<&Value>) -> Result<Vec<StepSpec>, String> {
     let Some(value) = value else {

@@ -9,6 +9,7 @@
 pub mod anthropic;
 pub mod connect;
 pub mod http_client;
+pub mod local;
 pub mod ollama;
 pub mod openai;
 pub mod resolve;

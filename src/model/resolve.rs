@@ -144,27 +144,14 @@ pub fn connect_all(resolved: Choices, roles: &[Role]) -> Result<ModelSet, Error>
                     }
                 }
             }
-            kind => {
-                return Err(Error::ProviderUnavailable {
-                    provider: kind_name(kind).to_string(),
-                    reference: choice.reference(),
-                    role: role.as_str().to_string(),
-                });
+            ProviderKind::Local => {
+                let base = bases.get(&role).map_or(Path::new("."), PathBuf::as_path);
+                crate::model::local::connect(choice, base, role.as_str())?
             }
         };
         models.insert(role, model);
     }
     Ok(ModelSet { choices, models })
-}
-
-fn kind_name(kind: ProviderKind) -> &'static str {
-    match kind {
-        ProviderKind::Anthropic => "anthropic",
-        ProviderKind::Local => "local",
-        ProviderKind::Ollama => "ollama",
-        ProviderKind::Openai => "openai",
-        ProviderKind::Scripted => "scripted",
-    }
 }
 
 fn scripted_error(source: ScriptedLoadError) -> Error {

@@ -1,0 +1,60 @@
+//! `pe model pull NAME` and `pe model list`: the local models cache from the command line.
+//! Progress goes to stderr; `list` prints its table on stdout.
+
+use std::io::Write;
+
+use crate::cli::{ModelArgs, ModelCommand};
+use crate::error::{Error, exit};
+use crate::models_cache::{self, CATALOG};
+
+pub fn run(args: &ModelArgs) -> Result<u8, Error> {
+    match &args.command {
+        ModelCommand::Pull { name } => pull(name),
+        ModelCommand::List => list(),
+    }
+}
+
+fn pull(name: &str) -> Result<u8, Error> {
+    let mut say = |line: &str| {
+        let _ = writeln!(std::io::stderr().lock(), "pe model pull: {line}");
+    };
+    let path = models_cache::pull(name, &mut say).map_err(|source| Error::LocalModel { source })?;
+    let _ = writeln!(std::io::stdout().lock(), "{}", path.display());
+    Ok(exit::COMPLETED)
+}
+
+fn list() -> Result<u8, Error> {
+    let installed = models_cache::installed().map_err(|source| Error::LocalModel { source })?;
+    let mut out = std::io::stdout().lock();
+    let dir = models_cache::models_dir();
+    let _ = writeln!(out, "models directory: {}", dir.display());
+    if installed.is_empty() {
+        let _ = writeln!(out, "no models installed");
+    }
+    for m in &installed {
+        let _ = writeln!(
+            out,
+            "{:<16} {:>8.1} MB  {}",
+            m.name,
+            m.size as f64 / 1e6,
+            m.path.display()
+        );
+    }
+    let missing: Vec<_> = CATALOG
+        .iter()
+        .filter(|e| !installed.iter().any(|m| m.name == e.name))
+        .collect();
+    if !missing.is_empty() {
+        let _ = writeln!(out, "\navailable with `pe model pull NAME`:");
+        for e in missing {
+            let _ = writeln!(
+                out,
+                "{:<16} {:>8.1} MB  {}",
+                e.name,
+                e.size as f64 / 1e6,
+                e.description
+            );
+        }
+    }
+    Ok(exit::COMPLETED)
+}
