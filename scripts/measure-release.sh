@@ -23,7 +23,7 @@ for version in "${versions[@]}"; do
     store="$work/store-$version-$seed"
     t0=$(date +%s.%N)
     set +e
-    ./target/release/pe exec "$wf" -i "version=$version" --json --store "$store" >"$work/out.json" 2>"$work/err.txt"
+    timeout 400 ./target/release/pe exec "$wf" -i "version=$version" --json --store "$store" >"$work/out.json" 2>"$work/err.txt"
     set -e
     secs=$(echo "$(date +%s.%N) - $t0" | bc)
     status=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("status"))' "$work/out.json" 2>/dev/null || echo error)
