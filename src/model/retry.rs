@@ -108,6 +108,15 @@ pub struct RetryNote {
 /// Hears about the attempts inside one model call, as they happen.
 pub trait AttemptObserver: Send + Sync {
     fn retrying(&self, note: &RetryNote);
+
+    /// One request to the model ended, successfully or not, having used `usage` tokens
+    /// (`estimated` when the server reported none). Providers report every request they make
+    /// for a call — each retry, each re-ask of a prompt-mode structured answer — so budgets
+    /// and the journal count every token. A provider that reports nothing leaves the engine
+    /// to count the call's response usage once.
+    fn spent(&self, usage: crate::model::Usage, estimated: bool) {
+        let _ = (usage, estimated);
+    }
 }
 
 /// An observer that ignores everything (callers that do not journal).
