@@ -4,8 +4,6 @@
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
-
 use crate::engine::approval::{Approver, Headless};
 use crate::engine::{self, RunConfig};
 use crate::error::{Error, exit};
@@ -25,9 +23,7 @@ const CRASH_AFTER_EVENT: &str = "PE_TEST_CRASH_AFTER_EVENT";
 
 /// `sha256:<hex>` of a file's bytes (recorded in `run_started`).
 pub fn sha256(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    format!("sha256:{}", crate::digest::sha256_hex(bytes))
 }
 
 /// Who approves plans: the terminal when stdin and stderr are one, else nobody (the run

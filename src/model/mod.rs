@@ -41,6 +41,18 @@ pub trait Model: Send + Sync {
         }
     }
 
+    /// The output cap sent when the workflow sets no `max_tokens` for the role.
+    fn default_output_cap(&self, role: Role) -> u64 {
+        default_output_cap(role)
+    }
+
+    /// The most requests one call may make (a provider that re-asks inside a call, such as
+    /// prompt-mode structured output, makes more than one); budgets reserve for all of them.
+    fn max_requests(&self, request: &ModelRequest) -> u32 {
+        let _ = request;
+        1
+    }
+
     /// One model turn.
     async fn complete(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError>;
 
@@ -184,6 +196,16 @@ pub struct Usage {
 impl Usage {
     pub fn total(self) -> u64 {
         self.input_tokens + self.output_tokens
+    }
+}
+
+/// Output caps per role when a workflow sets no `max_tokens` (a model may lower them): a
+/// plan, a decision or a step's turn needs far less than a model's context, and the cap is
+/// what budgets reserve before a call, so it is never the remaining budget.
+pub fn default_output_cap(role: Role) -> u64 {
+    match role {
+        Role::Executor | Role::Replanner => 1024,
+        Role::Planner | Role::Synthesizer => 2048,
     }
 }
 
