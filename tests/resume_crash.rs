@@ -25,7 +25,7 @@ tools:
     parameters: {type: object, properties: {step: {type: string}}, required: [step]}
     # Logs each invocation; the work of step b always fails; `gate` may block until a
     # file named `open` exists (the outside-kill test).
-    command: [sh, -c, 'printf "%s\n" "$0" >> calls.log; printf "%s %s\n" "$0" "$PE_IDEMPOTENCY_KEY" >> keys.log; if [ -e gate ]; then while [ ! -e open ]; do sleep 0.02; done; fi; [ "$0" != b ] || { echo "b is broken" >&2; exit 3; }; printf "did %s" "$0"', '{{ args.step }}']
+    command: [sh, -c, 'printf "%s\n" "$0" >> calls.log; printf "%s %s\n" "$0" "$PE_IDEMPOTENCY_KEY" >> keys.log; while [ -e gate ] && [ ! -e open ]; do sleep 0.02; done; [ "$0" != b ] || { echo "b is broken" >&2; exit 3; }; printf "did %s" "$0"', '{{ args.step }}']
     on_error: fail_step
 execute: {context: none}
 replan: {when: on_failure, on_step_failure: {retries: 0, then: replan}, max_replans: 1}

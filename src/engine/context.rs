@@ -26,6 +26,12 @@ pub trait EventSink: Send + Sync {
     /// Takes one event. An error means nothing more can be recorded: the run stops.
     fn record(&self, event: &Event) -> Result<(), SinkFailed>;
 
+    /// Whether the sink still records (a writer thread may have failed since the last
+    /// event was handed over). Checked before every model call.
+    fn healthy(&self) -> Result<(), SinkFailed> {
+        Ok(())
+    }
+
     /// Resolves once the event `seq` and every one before it are durable (at once for sinks
     /// that keep events in memory). The engine waits for this before a tool runs.
     async fn durable(&self, seq: u64) -> Result<(), SinkFailed> {
@@ -74,10 +80,9 @@ impl EventSink for crate::run::writer::WriterHandle {
 /// The run store failed: nothing more can be recorded, so the run stops at once (it stays
 /// unfinished in the store, and can be resumed once the store works again).
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[error("the run store could not record event {seq}: {reason}")]
+#[error("the run store failed: {reason}")]
 pub struct JournalHalt {
     pub reason: String,
-    pub seq: u64,
 }
 
 /// The run's state, reservations of calls in flight, and the next sequence number, under
@@ -142,10 +147,7 @@ impl Recorder {
             seq,
         });
         if let Err(e) = self.sink.record(&event) {
-            let halt = JournalHalt {
-                reason: e.reason,
-                seq,
-            };
+            let halt = JournalHalt { reason: e.reason };
             ledger.halted = Some(halt.clone());
             return Err(halt);
         }
@@ -160,19 +162,23 @@ impl Recorder {
             let mut ledger = self.ledger();
             let halt = ledger
                 .halted
-                .get_or_insert(JournalHalt {
-                    reason: e.reason,
-                    seq,
-                })
+                .get_or_insert(JournalHalt { reason: e.reason })
                 .clone();
             return Err(halt);
         }
         Ok(())
     }
 
-    /// The store failure that stopped recording, if any.
+    /// The store failure that stopped recording, if any (also one the sink reports before
+    /// the engine's next event reached it).
     pub fn halted(&self) -> Option<JournalHalt> {
-        self.ledger().halted.clone()
+        let mut ledger = self.ledger();
+        if ledger.halted.is_none()
+            && let Err(e) = self.sink.healthy()
+        {
+            ledger.halted = Some(JournalHalt { reason: e.reason });
+        }
+        ledger.halted.clone()
     }
 
     /// A copy of the current state.

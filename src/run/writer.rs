@@ -51,6 +51,17 @@ impl WriterHandle {
         })
     }
 
+    /// The error that stopped the writer, if one did.
+    pub fn failure(&self) -> Option<WriteFailed> {
+        self.progress
+            .borrow()
+            .failed
+            .as_ref()
+            .map(|reason| WriteFailed {
+                reason: reason.clone(),
+            })
+    }
+
     /// Resolves once the event with sequence number `seq` (and every one before it) is
     /// committed, or with the error that stopped the writer.
     pub async fn durable(&self, seq: u64) -> Result<(), WriteFailed> {
@@ -124,7 +135,12 @@ fn write_loop(
                 observer(&event);
             }
             Err(e) => {
-                progress.send_modify(|p| p.failed = Some(e.to_string()));
+                let reason = format!(
+                    "cannot write event {} ({}): {e}",
+                    event.seq,
+                    event.kind.name()
+                );
+                progress.send_modify(|p| p.failed = Some(reason));
                 failed = Some(e);
             }
         }

@@ -115,7 +115,7 @@ fn check_trace(scenario: &Scenario, trace: &Trace) -> Result<(), String> {
         }
     }
     // 5: a rejected plan runs nothing.
-    if status == RunStatus::Rejected && !state.approved_by.is_some() && !trace.executions.is_empty()
+    if status == RunStatus::Rejected && state.approved_by.is_none() && !trace.executions.is_empty()
     {
         return Err("a tool ran though the first plan was rejected".into());
     }

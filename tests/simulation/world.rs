@@ -251,7 +251,10 @@ impl EventSink for SimSink {
         if self.dead.load(Ordering::SeqCst) || self.fail_at.is_some_and(|n| event.seq >= n) {
             self.dead.store(true, Ordering::SeqCst);
             return Err(SinkFailed {
-                reason: "disk I/O error (simulated)".into(),
+                reason: format!(
+                    "cannot write event {}: disk I/O error (simulated)",
+                    event.seq
+                ),
             });
         }
         self.journal.lock().unwrap().push(event.clone());
