@@ -25,6 +25,9 @@ pub enum Error {
     /// Occurs when a file named on the command line cannot be read.
     #[error("cannot read {path}: {reason}")]
     Read { path: String, reason: String },
+    /// Occurs when a file or directory named on the command line cannot be written.
+    #[error("cannot write {path}: {reason}")]
+    Write { path: String, reason: String },
     /// Occurs when arguments or inputs are wrong (unknown input, bad `--model`, ...).
     #[error("{message}")]
     Usage { message: String },
@@ -127,6 +130,7 @@ impl Error {
         match self {
             Error::InvalidWorkflow { .. } => exit::INVALID_WORKFLOW,
             Error::Read { .. }
+            | Error::Write { .. }
             | Error::Usage { .. }
             | Error::InvalidInput { .. }
             | Error::MissingInput { .. }

@@ -18,6 +18,19 @@ use crate::yaml::{Document, escape_pointer};
 /// The published schema, byte for byte.
 pub const WORKFLOW_SCHEMA: &str = include_str!("../schemas/workflow.schema.json");
 
+/// The published schema of scripted replies files, byte for byte.
+pub const REPLIES_SCHEMA: &str = include_str!("../schemas/replies.schema.json");
+
+/// The compiled replies schema (`pe test`, `--model scripted/FILE`).
+pub fn replies_validator() -> &'static Validator {
+    static VALIDATOR: OnceLock<Validator> = OnceLock::new();
+    VALIDATOR.get_or_init(|| {
+        let schema: Value =
+            serde_json::from_str(REPLIES_SCHEMA).expect("embedded replies schema is JSON");
+        jsonschema::draft202012::new(&schema).expect("embedded replies schema compiles")
+    })
+}
+
 /// The parsed schema document.
 pub fn schema_json() -> &'static Value {
     static SCHEMA: OnceLock<Value> = OnceLock::new();
