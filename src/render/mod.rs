@@ -6,3 +6,4 @@ pub mod color;
 pub mod diagnostic;
 pub mod progress;
 pub mod result;
+pub mod text;
