@@ -266,7 +266,8 @@ fn describe(
                         type_name(instance)
                     ),
                 )
-                .label(format!("expected {expected}")),
+                .label(format!("expected {expected}"))
+                .help(form_hint(&pointer).unwrap_or_default()),
             );
             failed.push(pointer);
         }
@@ -372,6 +373,21 @@ fn describe(
             failed.push(pointer);
         }
     }
+}
+
+/// How to write the value at `pointer` when it has the wrong shape: the forms people get
+/// wrong first.
+fn form_hint(pointer: &str) -> Option<String> {
+    let parts: Vec<&str> = pointer.split('/').skip(1).collect();
+    Some(match parts.as_slice() {
+        ["tools", _, "http"] => "`http` is a mapping: `http: {url: 'https://api.example.com/items/{{ args.id }}', method: GET}` (also `headers`, `body`)".into(),
+        ["tools", _, "command"] => "`command` is an argv list, never a shell line: `command: [./scripts/ci.sh, '{{ args.version }}']`".into(),
+        ["tools", _, "parameters"] => "`parameters` is a JSON Schema: `{type: object, properties: {q: {type: string}}, required: [q]}`".into(),
+        ["plan", "steps"] => "a fixed plan is a list: `steps: [{id: fetch, description: Fetch the data, tool: fetch}]`".into(),
+        ["tests"] => "`tests` is a list of cases: `tests: [{name: happy path, replies: replies.yaml, expect: {status: completed}}]`".into(),
+        ["inputs", _] => "an input is a JSON Schema: `{type: string, default: api, description: ...}`".into(),
+        _ => return None,
+    })
 }
 
 fn out_of_range(

@@ -5,6 +5,7 @@
 
 mod builtins;
 mod cases;
+mod hints;
 mod models;
 mod plan;
 mod templates;
