@@ -38,12 +38,14 @@ fn every_shipped_workflow_passes_its_tests() {
         stdout,
         "test cost-of-living › San Francisco against Austin ... ok\n\
          test prior-authorization › adalimumab for P-1001 is submitted ... ok\n\
+         test quickstart › France against Germany ... ok\n\
+         test quickstart › a model that never reports fails the run ... ok\n\
          test release-checklist › every gate passes ... ok\n\
          test release-checklist › a failed smoke test gets a fix step ... ok\n\
          test release-checklist › failed verification aborts the release ... ok\n\
          test research-compare › France against Germany ... ok\n\
          test scaffold-project › a FastAPI project is scaffolded ... ok\n\
-         \n7 passed, 0 failed\n",
+         \n9 passed, 0 failed\n",
         "{stderr}"
     );
     assert_eq!(code, Some(0));
