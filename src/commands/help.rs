@@ -11,8 +11,12 @@ use crate::error::{Error, exit};
 /// Prints the completion script for a shell on stdout.
 pub fn completions(args: &CompletionsArgs) -> Result<u8, Error> {
     let mut command = Cli::command();
+    // Generated into memory: clap_complete panics when its writer fails, and a closed pipe
+    // (`pe completions bash | head`) is not worth a panic.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "pe", &mut script);
     let mut out = std::io::stdout().lock();
-    clap_complete::generate(args.shell, &mut command, "pe", &mut out);
+    let _ = out.write_all(&script);
     let _ = out.flush();
     Ok(exit::COMPLETED)
 }
