@@ -81,10 +81,12 @@ fn told(state: &RunState, event: &Event) -> Option<String> {
             attempts,
             cost_usd,
             error,
+            estimated,
             input_tokens,
             latency_ms,
             model,
             output_tokens,
+            requests,
             role,
             step,
         } => {
@@ -92,11 +94,16 @@ fn told(state: &RunState, event: &Event) -> Option<String> {
                 .as_deref()
                 .map(|s| format!(" [{s}]"))
                 .unwrap_or_default();
-            let tries = if *attempts > 1 {
+            let mut tries = if *attempts > 1 {
                 format!(" · {attempts} attempts")
             } else {
                 String::new()
             };
+            if *requests > 1 {
+                tries.push_str(&format!(" · {requests} requests"));
+            }
+            // `~`: the server reported no usage, so the tokens are estimated.
+            let about = if *estimated { "~" } else { "" };
             let cost = match cost_usd {
                 Some(c) => format!(" · ${c:.4}"),
                 None => String::new(),
@@ -106,7 +113,7 @@ fn told(state: &RunState, event: &Event) -> Option<String> {
                 .map(|e| format!(" · error: {}", one_line(e, TOOL_CHARS)))
                 .unwrap_or_default();
             Some(format!(
-                "  {} call{step} · {model} · {input_tokens}+{output_tokens} tokens · {}{tries}{cost}{failed}",
+                "  {} call{step} · {model} · {about}{input_tokens}+{output_tokens} tokens · {}{tries}{cost}{failed}",
                 role.as_str(),
                 duration(*latency_ms as u64)
             ))
@@ -119,6 +126,7 @@ fn told(state: &RunState, event: &Event) -> Option<String> {
             outcome,
             output,
             step,
+            ..
         } => {
             let args = one_line(&arguments.to_string(), TOOL_CHARS);
             let took = duration(*duration_ms);
@@ -140,7 +148,10 @@ fn told(state: &RunState, event: &Event) -> Option<String> {
         }
         EventKind::BudgetExhausted {
             limit, used, max, ..
-        } => Some(format!("budget exhausted: {limit} ({used} of {max})")),
+        } => Some(format!(
+            "budget exhausted: {} ({used} of {max})",
+            limit.as_str()
+        )),
         _ => line(state, event),
     }
 }

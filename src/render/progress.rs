@@ -12,7 +12,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::render::color::{Paint, paint};
 use crate::render::text::one_line;
-use crate::run::event::{Decision, Event, EventKind, ToolOutcome};
+use crate::run::event::{Decision, Event, EventKind, FailureThen, ToolOutcome};
 use crate::run::state::RunState;
 use crate::spec::{RunStatus, StepStatus};
 
@@ -200,6 +200,7 @@ pub fn line(state: &RunState, event: &Event) -> Option<String> {
             result,
             status,
             step,
+            then,
             ..
         } => {
             let took = duration(*duration_ms);
@@ -207,13 +208,24 @@ pub fn line(state: &RunState, event: &Event) -> Option<String> {
                 Some(t) if !t.is_empty() => format!(": {t}"),
                 _ => String::new(),
             };
+            let next = match then {
+                Some(FailureThen::Retry) => " → retrying",
+                Some(FailureThen::Skip) => " → accepted (on_step_failure: skip)",
+                Some(FailureThen::Replan) => " → asking the replanner",
+                Some(FailureThen::Abort) => " → aborting the run",
+                Some(FailureThen::Fail | FailureThen::Fatal) => " → the run fails",
+                None => "",
+            };
             match status {
                 StepStatus::Succeeded => format!("✓ {step} ({took}){}", said(result.as_deref())),
-                StepStatus::Failed => format!("✗ {step} ({took}){}", said(error.as_deref())),
+                StepStatus::Failed => {
+                    format!("✗ {step} ({took}){}{next}", said(error.as_deref()))
+                }
                 StepStatus::Skipped => format!("- {step} skipped{}", said(error.as_deref())),
                 StepStatus::Pending | StepStatus::Running => return None,
             }
         }
+        EventKind::ToolStarted { .. } => return None,
         EventKind::ToolCall {
             error,
             name,
@@ -253,6 +265,7 @@ pub fn line(state: &RunState, event: &Event) -> Option<String> {
             duration(*delay_ms)
         ),
         EventKind::Replanned {
+            accepted,
             decision,
             reason,
             steps,
@@ -265,6 +278,9 @@ pub fn line(state: &RunState, event: &Event) -> Option<String> {
             if *decision == Decision::Revise {
                 let ids: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
                 text.push_str(&format!("; next: {}", ids.join(", ")));
+            }
+            if !accepted.is_empty() {
+                text.push_str(&format!("; accepts the failure of {}", accepted.join(", ")));
             }
             text
         }
