@@ -127,7 +127,7 @@ plan: 4 steps: ci, smoke, deploy, verify
 ✓ deploy (T): deployed 1.5.0 to production: 6/6 instances healthy
   verify · verify: verification failed for 1.5.0: error rate 7.2% exceeds the 1% SLO for 10 minutes
 ✗ verify (T): tool `verify` failed: verification failed for 1.5.0: error rate 7.2% exceeds the 1%
-SLO for 10 minu…
+ SLO for 10 minu… → asking the replanner
 ↻ replanner (on_failure): abort — 1.5.0 fails verification in production (error rate 7.2% against a
 1% SLO); stop the release and roll back
 aborted in T · 9 model calls · 2470 tokens
@@ -148,10 +148,11 @@ plan: 4 steps: ci, smoke, deploy, verify
 ✓ ci (T): CI passed for 1.4.3: 412 tests, 0 failures
   smoke · smoke_test: smoke test failed for 1.4.3: GET /health returned 503 (database connection poo
 l exhausted)
-✗ smoke (T): tool `smoke_test` failed: smoke test failed for 1.4.3: GET /health returned 503 (data
-base connection…
+✗ smoke (T): tool `smoke_test` failed: smoke test failed for 1.4.3: GET /health returned 503 (dat
+abase connection… → asking the replanner
 ↻ replanner (on_failure): revise — the smoke test found the database connection pool exhausted; fix
-it and test again before deploying; next: fix, smoke_retest, deploy, verify
+it and test again before deploying; next: fix, smoke_retest, deploy, verify; accepts the failure of
+smoke
 ✓ fix (T): hotfix applied: connection pool raised from 10 to 50, image rebuilt
 ✓ smoke_retest (T): smoke test passed after the fix: 12/12 checks
 ✓ deploy (T): deployed 1.4.3 to production: 6/6 instances healthy
