@@ -25,6 +25,8 @@ echo "==> building pe; the first build compiles llama.cpp (about 15 minutes on 2
 # its compiled files instead (about 90 C/C++ files), every 30 seconds.
 target=${CARGO_TARGET_DIR:-target}
 (
+  # Not under `set -e`: `find` fails for the build-script directories that have no output.
+  set +e +o pipefail
   while sleep 30; do
     done_files=$(find "$target"/debug/build/llama-cpp-sys-2-*/out/build -name '*.o' 2>/dev/null | wc -l)
     if [ "$done_files" -gt 0 ]; then
