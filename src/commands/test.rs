@@ -72,7 +72,10 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
             let (status, problems) = match runtime.block_on(run_case(&workflow, case)) {
                 Ok((state, calls)) => (state.status(), check(&case.expect, &state, &calls)),
                 Err(e) => {
-                    if let Error::ScriptedReplies { .. } = &e {
+                    if let Error::ScriptedReplies {
+                        source: crate::model::scripted::ScriptedLoadError::Located { .. },
+                    } = &e
+                    {
                         // Located problems in the replies file, rendered with their source.
                         crate::report(&e);
                     }
