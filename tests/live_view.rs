@@ -1,5 +1,5 @@
 //! The live progress view in a real terminal: `pe exec` runs with stderr on a
-//! pseudo-terminal (`openpty(3)` from `libc`, 100×40), everything it draws goes through a
+//! pseudo-terminal (`openpty(3)` from `libc`, 200×40), everything it draws goes through a
 //! VT100 parser (the `vt100` crate), and the tests read the final screen — what a person
 //! sees when the run ends — and the colours of its cells.
 
@@ -9,7 +9,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 const ROWS: u16 = 40;
-const COLS: u16 = 100;
+/// Wide enough that no line wraps: a wrapped line's break would move with the width of the
+/// durations in it, which differ from run to run.
+const COLS: u16 = 200;
 
 /// Runs `pe ARGS` in the repository with stderr on a fresh terminal; returns the exit code
 /// and the parsed terminal.
@@ -126,13 +128,10 @@ plan: 4 steps: ci, smoke, deploy, verify
 ✓ smoke (T): smoke test passed: 12/12 checks
 ✓ deploy (T): deployed 1.5.0 to production: 6/6 instances healthy
   verify · verify: verification failed for 1.5.0: error rate 7.2% exceeds the 1% SLO for 10 minutes
-✗ verify (T): tool `verify` failed: verification failed for 1.5.0: error rate 7.2% exceeds the 1%
- SLO for 10 minu… → asking the replanner
-↻ replanner (on_failure): abort — 1.5.0 fails verification in production (error rate 7.2% against a
-1% SLO); stop the release and roll back
+✗ verify (T): tool `verify` failed: verification failed for 1.5.0: error rate 7.2% exceeds the 1% SLO for 10 minu… → asking the replanner
+↻ replanner (on_failure): abort — 1.5.0 fails verification in production (error rate 7.2% against a 1% SLO); stop the release and roll back
 aborted in T · 9 model calls · 2470 tokens
-aborted: 1.5.0 fails verification in production (error rate 7.2% against a 1% SLO); stop the release
- and roll back"
+aborted: 1.5.0 fails verification in production (error rate 7.2% against a 1% SLO); stop the release and roll back"
     );
 }
 
@@ -146,12 +145,9 @@ fn a_revised_run_keeps_every_step_and_the_replan_on_screen() {
 run RUN · release-checklist
 plan: 4 steps: ci, smoke, deploy, verify
 ✓ ci (T): CI passed for 1.4.3: 412 tests, 0 failures
-  smoke · smoke_test: smoke test failed for 1.4.3: GET /health returned 503 (database connection poo
-l exhausted)
-✗ smoke (T): tool `smoke_test` failed: smoke test failed for 1.4.3: GET /health returned 503 (dat
-abase connection… → asking the replanner
-↻ replanner (on_failure): revise — the smoke test found the database connection pool exhausted; fix
-it and test again before deploying; next: fix, smoke_retest, deploy, verify; accepts the failure of
+  smoke · smoke_test: smoke test failed for 1.4.3: GET /health returned 503 (database connection pool exhausted)
+✗ smoke (T): tool `smoke_test` failed: smoke test failed for 1.4.3: GET /health returned 503 (database connection… → asking the replanner
+↻ replanner (on_failure): revise — the smoke test found the database connection pool exhausted; fix it and test again before deploying; next: fix, smoke_retest, deploy, verify; accepts the failure of
 smoke
 ✓ fix (T): hotfix applied: connection pool raised from 10 to 50, image rebuilt
 ✓ smoke_retest (T): smoke test passed after the fix: 12/12 checks
