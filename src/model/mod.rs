@@ -15,6 +15,7 @@ pub mod openai;
 pub mod resolve;
 pub mod retry;
 pub mod scripted;
+pub mod scripted_replies;
 pub mod structured;
 
 use serde::{Deserialize, Serialize};

@@ -11,8 +11,8 @@ mod testing;
 pub use status::{RunStatus, StepStatus};
 
 pub use testing::{
-    Expectation, RepliesSource, ScriptedReplies, ScriptedReply, ScriptedToolCall, ScriptedUsage,
-    TestCase,
+    Expectation, LiveTools, RepliesSource, ScriptedReplies, ScriptedReply, ScriptedToolCall,
+    ScriptedUsage, TestCase,
 };
 
 use indexmap::IndexMap;
