@@ -156,8 +156,8 @@ fn reserve(
         }
     }
     let usage = Usage {
-        input_tokens: estimate.input_tokens * u64::from(requests),
-        output_tokens: estimate.output_tokens * u64::from(requests),
+        input_tokens: estimate.input_tokens.saturating_mul(u64::from(requests)),
+        output_tokens: estimate.output_tokens.saturating_mul(u64::from(requests)),
     };
     let need = Need {
         cost: budget::cost(price, usage).unwrap_or(0.0),
@@ -225,9 +225,9 @@ impl AttemptObserver for RetryJournal<'_> {
 
     fn spent(&self, usage: Usage, estimated: bool) {
         let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
-        spent.requests += 1;
-        spent.usage.input_tokens += usage.input_tokens;
-        spent.usage.output_tokens += usage.output_tokens;
+        spent.requests = spent.requests.saturating_add(1);
+        spent.usage.input_tokens = spent.usage.input_tokens.saturating_add(usage.input_tokens);
+        spent.usage.output_tokens = spent.usage.output_tokens.saturating_add(usage.output_tokens);
         spent.estimated |= estimated;
     }
 }

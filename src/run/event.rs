@@ -430,21 +430,22 @@ pub struct RoleUsage {
 
 impl RoleUsage {
     pub fn tokens(&self) -> u64 {
-        self.input_tokens + self.output_tokens
+        self.input_tokens.saturating_add(self.output_tokens)
     }
 
     fn add(&mut self, requests: u32, input_tokens: u64, output_tokens: u64, cost_usd: f64) {
-        self.llm_calls += 1;
-        self.requests += u64::from(requests);
-        self.input_tokens += input_tokens;
-        self.output_tokens += output_tokens;
+        // Saturating: a server may report absurd counts, and a journal is read back as is.
+        self.llm_calls = self.llm_calls.saturating_add(1);
+        self.requests = self.requests.saturating_add(u64::from(requests));
+        self.input_tokens = self.input_tokens.saturating_add(input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(output_tokens);
         self.cost_usd += cost_usd;
     }
 }
 
 impl UsageTotals {
     pub fn tokens(&self) -> u64 {
-        self.input_tokens + self.output_tokens
+        self.input_tokens.saturating_add(self.output_tokens)
     }
 
     /// Adds one call that took `requests` requests.
@@ -456,10 +457,10 @@ impl UsageTotals {
         output_tokens: u64,
         cost_usd: f64,
     ) {
-        self.llm_calls += 1;
-        self.requests += u64::from(requests);
-        self.input_tokens += input_tokens;
-        self.output_tokens += output_tokens;
+        self.llm_calls = self.llm_calls.saturating_add(1);
+        self.requests = self.requests.saturating_add(u64::from(requests));
+        self.input_tokens = self.input_tokens.saturating_add(input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(output_tokens);
         self.cost_usd += cost_usd;
         self.per_role
             .entry(role)
