@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::engine::budget::{self, Exhausted};
 use crate::engine::context::Ctx;
-use crate::model::retry::{AttemptObserver, RetryNote};
+use crate::model::retry::{AttemptObserver, FallbackNote, RetryNote};
 use crate::model::{ModelError, ModelRequest, ModelResponse, Usage};
 use crate::run::event::EventKind;
 use crate::spec::Role;
@@ -146,6 +146,19 @@ impl AttemptObserver for RetryJournal<'_> {
             role: self.role,
             status: note.status,
             step: self.step.map(str::to_string),
+        });
+    }
+
+    fn structured_output_fell_back(&self, note: &FallbackNote) {
+        self.ctx.recorder.emit(EventKind::StructuredOutputFallback {
+            from: note.from.to_string(),
+            model: self.model.clone(),
+            provider: note.provider.clone(),
+            reason: note.reason.clone(),
+            role: self.role,
+            status: note.status,
+            step: self.step.map(str::to_string),
+            to: note.to.to_string(),
         });
     }
 }

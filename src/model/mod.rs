@@ -12,10 +12,12 @@ pub mod http_client;
 pub mod local;
 pub mod ollama;
 pub mod openai;
+mod openai_wire;
 pub mod resolve;
 pub mod retry;
 pub mod scripted;
 pub mod structured;
+pub mod structured_mode;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -39,6 +41,14 @@ pub trait Model: Send + Sync {
             input_tokens: estimate_tokens(&request.prompt_text()),
             output_tokens: request.max_output_tokens.unwrap_or(0),
         }
+    }
+
+    /// How many requests, each answered with a completion, one call can take at most: 1
+    /// for most, the re-ask bound for a structured answer checked on pe's side (prompt
+    /// mode). The engine multiplies its estimate by it when it reserves budget.
+    fn max_requests(&self, request: &ModelRequest) -> u32 {
+        let _ = request;
+        1
     }
 
     /// One model turn.
@@ -70,6 +80,10 @@ pub struct ModelRequest {
     #[serde(skip)]
     pub step: Option<String>,
     pub temperature: Option<f64>,
+    /// Whether the model must call a tool, when `tools` is not empty (not recorded in
+    /// cassettes when `auto`).
+    #[serde(default, skip_serializing_if = "ToolChoice::is_auto")]
+    pub tool_choice: ToolChoice,
     /// Tools the model may call natively; empty when it may not call any.
     pub tools: Vec<ToolDefinition>,
     pub top_p: Option<f64>,
@@ -97,6 +111,25 @@ pub enum ResponseFormat {
     Json { name: String, schema: Value },
     #[default]
     Text,
+}
+
+/// Whether a turn with tools must call one.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolChoice {
+    /// The model decides: call tools or answer.
+    #[default]
+    Auto,
+    /// The model must call some tool.
+    Required,
+    /// The model must call this tool.
+    Tool(String),
+}
+
+impl ToolChoice {
+    pub fn is_auto(&self) -> bool {
+        *self == ToolChoice::Auto
+    }
 }
 
 /// One chat message.
@@ -157,6 +190,9 @@ pub enum MessageRole {
 /// A tool call the model asked for.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ToolCall {
+    /// The arguments object. Text a server sent that is not a JSON object is kept as a JSON
+    /// string holding that text verbatim: the toolbox refuses it with a message the model
+    /// sees, and providers send it back exactly as the model wrote it.
     pub arguments: Value,
     /// Provider-assigned id, echoed in the tool message that answers it.
     pub id: String,
