@@ -615,6 +615,58 @@ mod tests {
         assert!(shown.contains("\"x-team\": \"core\""), "{shown}");
     }
 
+    /// A body sent without `Content-Length` (chunked) is cut off at the limit while it is
+    /// read: the server streams 8 MiB, pe holds at most the limit plus one chunk.
+    #[tokio::test]
+    async fn a_streamed_body_past_the_limit_is_refused_while_reading() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 64 * 1024];
+            let _ = socket.read(&mut buf).await;
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+            socket.write_all(head.as_bytes()).await.unwrap();
+            let chunk = vec![b' '; 64 * 1024];
+            for _ in 0..128 {
+                let size = format!("{:x}\r\n", chunk.len());
+                let sent = async {
+                    socket.write_all(size.as_bytes()).await?;
+                    socket.write_all(&chunk).await?;
+                    socket.write_all(b"\r\n").await
+                };
+                if sent.await.is_err() {
+                    return;
+                }
+            }
+            let _ = socket.write_all(b"0\r\n\r\n").await;
+        });
+        let mut endpoint = endpoint(&format!("http://{addr}/v1/chat/completions"));
+        endpoint.max_response_bytes = 1024 * 1024;
+        let result = endpoint
+            .post(
+                &serde_json::json!({}),
+                &crate::model::retry::Unobserved,
+                &|_| false,
+                |v| Ok(v),
+            )
+            .await;
+        let Err(PostError::Failed(e)) = result else {
+            panic!("{result:?}");
+        };
+        assert_eq!(
+            e,
+            ProviderError::TooLarge {
+                limit: 1024 * 1024,
+                model: "m".into(),
+                provider: "openai".into(),
+                url: format!("http://{addr}/v1/chat/completions"),
+            }
+        );
+        server.abort();
+    }
+
     #[test]
     fn urls_in_errors_lose_credentials_and_queries() {
         let cases = [

@@ -322,3 +322,149 @@ impl Model for OpenAiModel {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use super::*;
+    use crate::model::Usage;
+    use crate::model::http_client::EndpointConfig;
+    use crate::model::retry::{RetryNote, RetryPolicy};
+    use crate::spec::StructuredOutput;
+
+    #[derive(Default)]
+    struct Recorder {
+        fallbacks: Mutex<Vec<FallbackNote>>,
+        spent: Mutex<Vec<(Usage, bool)>>,
+    }
+
+    impl AttemptObserver for Recorder {
+        fn retrying(&self, _: &RetryNote) {}
+        fn spent(&self, usage: Usage, estimated: bool) {
+            self.spent.lock().unwrap().push((usage, estimated));
+        }
+        fn structured_output_fell_back(&self, note: &FallbackNote) {
+            self.fallbacks.lock().unwrap().push(note.clone());
+        }
+    }
+
+    fn model(server: &MockServer, setting: StructuredOutput) -> OpenAiModel {
+        let endpoint = Endpoint::new(EndpointConfig {
+            auth: None,
+            headers: Vec::new(),
+            key_var: None,
+            max_response_bytes: 1 << 20,
+            model: "m".into(),
+            policy: RetryPolicy {
+                base_delay: Duration::from_millis(1),
+                max_retries: 2,
+            },
+            provider: "llama".into(),
+            timeout: Duration::from_secs(5),
+            url: url(&format!("{}/v1", server.uri())),
+        })
+        .unwrap();
+        OpenAiModel::new(
+            endpoint,
+            "llama/m".into(),
+            Arc::new(ServerState::new(setting, false)),
+        )
+    }
+
+    fn answer(text: &str, usage: Option<(u64, u64)>) -> ResponseTemplate {
+        let mut body = json!({"choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]});
+        if let Some((i, o)) = usage {
+            body["usage"] = json!({"prompt_tokens": i, "completion_tokens": o});
+        }
+        ResponseTemplate::new(200).set_body_json(body)
+    }
+
+    fn structured_request() -> ModelRequest {
+        ModelRequest {
+            messages: vec![Message::user("plan it")],
+            response_format: ResponseFormat::Json {
+                name: "plan".into(),
+                schema: json!({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}),
+            },
+            ..ModelRequest::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn every_completion_is_reported_even_when_the_call_fails() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(answer("no JSON here", Some((50, 5))))
+            .mount(&server)
+            .await;
+        let model = model(&server, StructuredOutput::Prompt);
+        let request = structured_request();
+        assert_eq!(model.max_requests(&request), CHECKED_JSON_ATTEMPTS);
+        let observer = Recorder::default();
+        let result = model.complete_observed(&request, &observer).await;
+        let Err(ModelError::Http(ProviderError::Unstructured { attempts, mode, .. })) = result
+        else {
+            panic!("{result:?}");
+        };
+        assert_eq!((attempts, mode), (3, "prompt"));
+        let one = (
+            Usage {
+                input_tokens: 50,
+                output_tokens: 5,
+            },
+            false,
+        );
+        assert_eq!(*observer.spent.lock().unwrap(), [one, one, one]);
+    }
+
+    #[tokio::test]
+    async fn a_refusal_moves_down_once_and_only_completions_are_spent() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .and(wiremock::matchers::body_partial_json(
+                json!({"response_format": {"type": "json_schema"}}),
+            ))
+            .respond_with(ResponseTemplate::new(500).set_body_json(
+                json!({"error": {"message": "Input should be 'text' or 'json_object'"}}),
+            ))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(answer(r#"{"n": 1}"#, None))
+            .mount(&server)
+            .await;
+        let model = model(&server, StructuredOutput::Auto);
+        let observer = Recorder::default();
+        for _ in 0..2 {
+            let r = model
+                .complete_observed(&structured_request(), &observer)
+                .await
+                .unwrap();
+            assert_eq!(r.text, r#"{"n":1}"#);
+        }
+        assert_eq!(
+            *observer.fallbacks.lock().unwrap(),
+            [FallbackNote {
+                from: "json_schema",
+                provider: "llama".into(),
+                reason: "Input should be 'text' or 'json_object'".into(),
+                status: 500,
+                to: "json_object",
+            }]
+        );
+        // Not retried; then two completions, with estimated usage (the server sent none).
+        let requests = server.received_requests().await.unwrap();
+        assert_eq!(requests.len(), 3);
+        let spent = observer.spent.lock().unwrap();
+        assert_eq!(spent.len(), 2);
+        assert!(spent.iter().all(|(u, estimated)| *estimated && u.total() > 0));
+    }
+}
