@@ -7,7 +7,7 @@
 # usage: scripts/llama-server.sh        installs if needed, then prints the venv's python
 #
 # The build is portable (no -march=native: the cache may outlive the CPU it was built on),
-# CPU only, without libcurl, tests or examples. About 9 minutes on 2 cores (see README).
+# CPU only, without libcurl, tests or examples: about 5 minutes on 2 cores (see README).
 set -euo pipefail
 
 VERSION=0.3.36
@@ -22,7 +22,15 @@ if [ ! -f "$marker" ]; then
   start=$(date +%s)
   rm -rf "$venv"
   mkdir -p "$root"
-  "$py" -m venv "$venv"
+  if ! "$py" -m venv "$venv" >/dev/null 2>&1; then
+    # Debian's python3 keeps venv (ensurepip) in a package of its own.
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo=sudo; fi
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+    rm -rf "$venv"
+    "$py" -m venv "$venv"
+  fi
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
   CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAVA_BUILD=OFF -DLLAMA_LLAVA=OFF -DGGML_OPENMP=OFF" \
     CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)} \
