@@ -77,6 +77,10 @@ async fn a_500_naming_response_format_moves_to_json_object_once_journaled_and_sh
     assert_eq!(requests.len(), 11);
     assert_eq!(run.doc["usage"]["input_tokens"], 1000);
     assert_eq!(run.doc["usage"]["output_tokens"], 100);
+    assert_eq!(
+        (&run.doc["usage"]["llm_calls"], &run.doc["usage"]["requests"]),
+        (&json!(10), &json!(10))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -162,9 +166,10 @@ async fn a_server_without_usage_gets_estimates_for_every_request() {
     let run = exec(&case, &[], &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_every_step_ran_once(&case, &run);
-    // Every call has an estimate, never zero.
+    // Every call has an estimate, never zero, and says so.
     for call in case.events_of("llm_call") {
         assert!(call["input_tokens"].as_u64().unwrap() > 0, "{call}");
         assert!(call["output_tokens"].as_u64().unwrap() > 0, "{call}");
+        assert_eq!(call["estimated"], true, "{call}");
     }
 }

@@ -51,8 +51,17 @@ struct Outcome {
     /// not parse as JSON.
     structured: usize,
     unparsed: usize,
+    /// The first structured reply that did not parse, for the failure message.
+    unparsed_example: Option<String>,
+    /// Usage of the completions pe received, and pe's usage of its calls less the
+    /// estimates it records for calls a timeout cut off.
     server_usage: (u64, u64),
     pe_usage: (u64, u64),
+    /// Requests pe gave up on (its timeout) that the server still answered: their tokens
+    /// were spent but pe never saw the answer.
+    abandoned: usize,
+    /// What the journal says went wrong (llm_retry and failed llm_call events).
+    journal_errors: Vec<String>,
 }
 
 impl Outcome {
@@ -85,14 +94,22 @@ impl Outcome {
         }
         if self.unparsed > 0 {
             out.push(format!(
-                "{w}: {} of {} structured replies do not parse",
-                self.unparsed, self.structured
+                "{w}: {} of {} structured replies do not parse, e.g. {}",
+                self.unparsed,
+                self.structured,
+                self.unparsed_example.as_deref().unwrap_or("")
             ));
         }
         if self.server_usage != self.pe_usage {
             out.push(format!(
                 "{w}: usage: server {:?}, pe {:?}",
                 self.server_usage, self.pe_usage
+            ));
+        }
+        if !out.is_empty() {
+            out.push(format!(
+                "{w}: {} abandoned requests; journal: {:?}",
+                self.abandoned, self.journal_errors
             ));
         }
         out
@@ -108,18 +125,24 @@ async fn every_shipped_workflow_runs_on_llama_cpp_python_with_default_settings()
     let logs = tempfile::tempdir().unwrap();
     let server = Server::start(&python, &model, logs.path(), &[]).await;
     let proxy = Proxy::start(&server.url).await;
+    // `PE_REAL_SERVER_WORKFLOWS=a,b` runs only those (while working on one).
+    let only = std::env::var("PE_REAL_SERVER_WORKFLOWS").unwrap_or_default();
     let mut outcomes = Vec::new();
     for (workflow, args) in WORKFLOWS {
+        if !only.is_empty() && !only.split(',').any(|w| w == workflow) {
+            continue;
+        }
         outcomes.push(run(&proxy, workflow, args).await);
     }
-    eprintln!("workflow | status | s | requests | tool calls (server/answered/journal) | structured (parsed/all) | usage server = pe");
+    eprintln!("workflow | status | s | requests (abandoned) | tool calls (server/answered/journal) | structured (parsed/all) | usage server = pe");
     for o in &outcomes {
         eprintln!(
-            "{} | {} | {:.0} | {} | {}/{}/{} | {}/{} | {}+{} = {}+{}",
+            "{} | {} | {:.0} | {} ({}) | {}/{}/{} | {}/{} | {}+{} = {}+{}",
             o.workflow,
             o.status,
             o.seconds,
             o.requests,
+            o.abandoned,
             o.server_tool_calls,
             o.answered,
             o.journal_tool_calls,
@@ -198,12 +221,33 @@ async fn run(proxy: &Proxy, workflow: &'static str, args: &[&str]) -> Outcome {
         journal_tool_calls: count("tool_call"),
         structured: 0,
         unparsed: 0,
+        unparsed_example: None,
         server_usage: (0, 0),
-        pe_usage: (
-            doc["usage"]["input_tokens"].as_u64().unwrap_or(0),
-            doc["usage"]["output_tokens"].as_u64().unwrap_or(0),
-        ),
+        pe_usage: (0, 0),
+        abandoned: 0,
+        journal_errors: Vec::new(),
     };
+    for e in &events {
+        if e["type"] == "llm_call" && e["estimated"] != true {
+            outcome.pe_usage.0 += e["input_tokens"].as_u64().unwrap_or(0);
+            outcome.pe_usage.1 += e["output_tokens"].as_u64().unwrap_or(0);
+        }
+        if let Some(error) = e.get("error").and_then(Value::as_str)
+            && (e["type"] == "llm_call" || e["type"] == "llm_retry")
+        {
+            outcome.journal_errors.push(error.to_string());
+        }
+    }
+    let journal_total = (
+        doc["usage"]["input_tokens"].as_u64().unwrap_or(0),
+        doc["usage"]["output_tokens"].as_u64().unwrap_or(0),
+    );
+    if journal_total.0 < outcome.pe_usage.0 || journal_total.1 < outcome.pe_usage.1 {
+        outcome.journal_errors.push(format!(
+            "--json usage {journal_total:?} is below the journal's {:?}",
+            outcome.pe_usage
+        ));
+    }
     inspect(&exchanges, &mut outcome);
     outcome
 }
@@ -234,6 +278,10 @@ fn inspect(exchanges: &[Exchange], o: &mut Outcome) {
                 }
             }
         }
+        if !x.delivered {
+            o.abandoned += 1;
+            continue;
+        }
         let choice = &x.response["choices"][0];
         for call in choice["message"]["tool_calls"].as_array().into_iter().flatten() {
             o.server_tool_calls += 1;
@@ -242,8 +290,10 @@ fn inspect(exchanges: &[Exchange], o: &mut Outcome) {
         if format.is_some() && choice["finish_reason"] == "stop" {
             o.structured += 1;
             let text = choice["message"]["content"].as_str().unwrap_or("");
-            if serde_json::from_str::<Value>(text).is_err() {
+            if let Err(e) = serde_json::from_str::<Value>(text) {
                 o.unparsed += 1;
+                o.unparsed_example
+                    .get_or_insert_with(|| format!("{e}: {text:?} (asked for {})", x.request["response_format"]));
             }
         }
         let usage = &x.response["usage"];

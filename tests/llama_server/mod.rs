@@ -142,6 +142,9 @@ impl Drop for Server {
 /// One request through the proxy and what the server answered.
 #[derive(Clone, Debug)]
 pub struct Exchange {
+    /// Whether the answer reached the client: false when the client gave up first (its
+    /// timeout), though the server went on and answered.
+    pub delivered: bool,
     pub path: String,
     pub request: Value,
     pub response: Value,
@@ -227,31 +230,52 @@ async fn relay(
         let mut body = vec![0u8; length];
         reader.read_exact(&mut body).await?;
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
-        let answer = client
-            .request(method, format!("{upstream}{path}"))
-            .header("content-type", "application/json")
-            .body(body.clone())
-            .send()
-            .await;
-        let (status, bytes) = match answer {
-            Ok(r) => {
-                let status = r.status().as_u16();
-                (status, r.bytes().await.map(|b| b.to_vec()).unwrap_or_default())
+        let url = format!("{upstream}{path}");
+        let answer = async {
+            let r = client
+                .request(method, url)
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await?;
+            let status = r.status().as_u16();
+            Ok::<_, reqwest::Error>((status, r.bytes().await?.to_vec()))
+        };
+        tokio::pin!(answer);
+        // Watch the client while the server works: it closes the connection when it gives up.
+        let mut gone = false;
+        let mut watching = true;
+        let answer = loop {
+            tokio::select! {
+                a = &mut answer => break a,
+                read = reader.fill_buf(), if watching => {
+                    watching = false;
+                    gone = read.map_or(true, |b| b.is_empty());
+                }
             }
-            Err(e) => (599, format!("{{\"error\": \"proxy: {e}\"}}").into_bytes()),
+        };
+        let (status, bytes) = answer
+            .unwrap_or_else(|e| (599, format!("{{\"error\": \"proxy: {e}\"}}").into_bytes()));
+        let head = format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            bytes.len()
+        );
+        let written = if gone {
+            false
+        } else {
+            write.write_all(head.as_bytes()).await.is_ok()
+                && write.write_all(&bytes).await.is_ok()
+                && write.flush().await.is_ok()
         };
         log.lock().unwrap().push(Exchange {
+            delivered: written,
             path,
             request: serde_json::from_slice(&body).unwrap_or(Value::Null),
             response: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
             status,
         });
-        let head = format!(
-            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-            bytes.len()
-        );
-        write.write_all(head.as_bytes()).await?;
-        write.write_all(&bytes).await?;
-        write.flush().await?;
+        if !written {
+            return Ok(());
+        }
     }
 }
