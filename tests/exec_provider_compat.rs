@@ -42,7 +42,10 @@ async fn a_500_naming_response_format_moves_to_json_object_once_journaled_and_sh
     // Refused once, not retried; every later structured request uses `json_object`.
     assert_eq!(formats, [json!("json_schema"), json!("json_object")]);
     let asked = &requests[1];
-    assert_eq!(asked["response_format"]["schema"]["required"], json!(["steps"]));
+    assert_eq!(
+        asked["response_format"]["schema"]["required"],
+        json!(["steps"])
+    );
     let prompt = asked["messages"][0]["content"].as_str().unwrap();
     assert!(
         prompt.contains("\n\nReply with only a JSON document, no prose and no Markdown fence, valid against this JSON Schema:\n{"),
@@ -78,7 +81,10 @@ async fn a_500_naming_response_format_moves_to_json_object_once_journaled_and_sh
     assert_eq!(run.doc["usage"]["input_tokens"], 1000);
     assert_eq!(run.doc["usage"]["output_tokens"], 100);
     assert_eq!(
-        (&run.doc["usage"]["llm_calls"], &run.doc["usage"]["requests"]),
+        (
+            &run.doc["usage"]["llm_calls"],
+            &run.doc["usage"]["requests"]
+        ),
         (&json!(10), &json!(10))
     );
 }
@@ -88,7 +94,10 @@ async fn explicit_modes_start_where_they_say_and_json_schema_never_falls_back() 
     // `native`, the setting's earlier name, is `auto`.
     let cases = [
         (", structured_output: json_object", vec!["json_object"]),
-        (", structured_output: native", vec!["json_schema", "json_object"]),
+        (
+            ", structured_output: native",
+            vec!["json_schema", "json_object"],
+        ),
         (", structured_output: prompt", vec![]),
     ];
     for (settings, want) in cases {
@@ -141,7 +150,12 @@ async fn tool_arguments_that_are_not_json_go_back_verbatim_with_the_parse_error(
         .events_of("tool_call")
         .into_iter()
         .filter(|e| e["step"] == "b")
-        .map(|e| (e["arguments"].clone(), e["outcome"].as_str().unwrap().into()))
+        .map(|e| {
+            (
+                e["arguments"].clone(),
+                e["outcome"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     assert_eq!(
         b_calls,

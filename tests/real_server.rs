@@ -134,7 +134,9 @@ async fn every_shipped_workflow_runs_on_llama_cpp_python_with_default_settings()
         }
         outcomes.push(run(&proxy, workflow, args).await);
     }
-    eprintln!("workflow | status | s | requests (abandoned) | tool calls (server/answered/journal) | structured (parsed/all) | usage server = pe");
+    eprintln!(
+        "workflow | status | s | requests (abandoned) | tool calls (server/answered/journal) | structured (parsed/all) | usage server = pe"
+    );
     for o in &outcomes {
         eprintln!(
             "{} | {} | {:.0} | {} ({}) | {}/{}/{} | {}/{} | {}+{} = {}+{}",
@@ -180,7 +182,12 @@ async fn run(proxy: &Proxy, workflow: &'static str, args: &[&str]) -> Outcome {
     proxy.take();
     let t0 = Instant::now();
     let out = pe(dir.path(), &proxy.url)
-        .args(["exec", &format!("workflows/{workflow}.yaml"), "--json", "--yes"])
+        .args([
+            "exec",
+            &format!("workflows/{workflow}.yaml"),
+            "--json",
+            "--yes",
+        ])
         .args(["--model", "openai/smollm2-135m"])
         .args(args)
         .output();
@@ -257,10 +264,15 @@ fn inspect(exchanges: &[Exchange], o: &mut Outcome) {
     let mut issued: HashSet<String> = HashSet::new();
     let mut answered: HashSet<String> = HashSet::new();
     for x in exchanges {
-        let format = x.request.pointer("/response_format/type").and_then(Value::as_str);
+        let format = x
+            .request
+            .pointer("/response_format/type")
+            .and_then(Value::as_str);
         if x.status != 200 {
             let message = x.response.to_string();
-            if x.status == 500 && format == Some("json_schema") && message.contains("response_format")
+            if x.status == 500
+                && format == Some("json_schema")
+                && message.contains("response_format")
             {
                 o.refusals += 1;
             } else {
@@ -283,7 +295,11 @@ fn inspect(exchanges: &[Exchange], o: &mut Outcome) {
             continue;
         }
         let choice = &x.response["choices"][0];
-        for call in choice["message"]["tool_calls"].as_array().into_iter().flatten() {
+        for call in choice["message"]["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             o.server_tool_calls += 1;
             issued.insert(call["id"].as_str().unwrap_or("").to_string());
         }
@@ -292,8 +308,9 @@ fn inspect(exchanges: &[Exchange], o: &mut Outcome) {
             let text = choice["message"]["content"].as_str().unwrap_or("");
             if let Err(e) = serde_json::from_str::<Value>(text) {
                 o.unparsed += 1;
-                o.unparsed_example
-                    .get_or_insert_with(|| format!("{e}: {text:?} (asked for {})", x.request["response_format"]));
+                o.unparsed_example.get_or_insert_with(|| {
+                    format!("{e}: {text:?} (asked for {})", x.request["response_format"])
+                });
             }
         }
         let usage = &x.response["usage"];

@@ -33,9 +33,15 @@ pub struct AnthropicModel {
 /// The URL messages are posted to, for a base URL (the part before `/v1/messages`; a
 /// trailing `/v1` is accepted).
 pub fn url(base_url: &str) -> String {
-    let base = base_url.trim_end_matches('/');
+    let (base, query) = base_url.split_once('?').unwrap_or((base_url, ""));
+    let base = base.trim_end_matches('/');
     let base = base.strip_suffix("/v1").unwrap_or(base);
-    format!("{base}/v1/messages")
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    crate::model::http_client::join_path(&format!("{base}{query}"), "v1/messages")
 }
 
 impl AnthropicModel {

@@ -317,13 +317,10 @@ impl Endpoint {
         let response = sent.map_err(|e| Attempt::Retry(self.transport(&e, None)))?;
         let status = response.status();
         let wait = retry_after(response.headers(), SystemTime::now());
-        let bytes = self
-            .read_capped(response)
-            .await
-            .map_err(|e| match e {
-                Read::TooLarge => Attempt::TooLarge,
-                Read::Failed(e) => Attempt::Retry(self.transport(&e, Some(status.as_u16()))),
-            })?;
+        let bytes = self.read_capped(response).await.map_err(|e| match e {
+            Read::TooLarge => Attempt::TooLarge,
+            Read::Failed(e) => Attempt::Retry(self.transport(&e, Some(status.as_u16()))),
+        })?;
         let text = String::from_utf8_lossy(&bytes);
         if !status.is_success() {
             let message = self.scrub(&server_message(&text));
@@ -383,7 +380,12 @@ impl Endpoint {
     }
 
     /// A refusal with a hint of the caller's.
-    pub fn rejected_with(&self, status: u16, message: String, hint: Option<String>) -> ProviderError {
+    pub fn rejected_with(
+        &self,
+        status: u16,
+        message: String,
+        hint: Option<String>,
+    ) -> ProviderError {
         ProviderError::Rejected {
             hint,
             message,
@@ -530,6 +532,21 @@ fn describe(e: &reqwest::Error) -> String {
     text
 }
 
+/// `base` with `path` appended to its path, its query (if any) kept after it:
+/// `http://h/v1?x=1` + `chat/completions` is `http://h/v1/chat/completions?x=1`.
+pub fn join_path(base: &str, path: &str) -> String {
+    let (head, query) = match base.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (base, None),
+    };
+    let mut url = format!("{}/{path}", head.trim_end_matches('/'));
+    if let Some(q) = query {
+        url.push('?');
+        url.push_str(q);
+    }
+    url
+}
+
 /// `401 Unauthorized`, or the bare number for unknown codes.
 pub fn status_text(status: u16) -> String {
     match reqwest::StatusCode::from_u16(status)
@@ -665,6 +682,25 @@ mod tests {
             }
         );
         server.abort();
+    }
+
+    #[test]
+    fn paths_are_joined_before_the_query() {
+        let cases = [
+            ("http://h:1/v1", "http://h:1/v1/chat/completions"),
+            ("http://h:1/v1/", "http://h:1/v1/chat/completions"),
+            (
+                "https://x.example/openai/deployments/d?api-version=2024-10-21",
+                "https://x.example/openai/deployments/d/chat/completions?api-version=2024-10-21",
+            ),
+        ];
+        for (base, want) in cases {
+            assert_eq!(join_path(base, "chat/completions"), want);
+        }
+        assert_eq!(
+            crate::model::anthropic::url("https://a.example/v1/?beta=1"),
+            "https://a.example/v1/messages?beta=1"
+        );
     }
 
     #[test]

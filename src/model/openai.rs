@@ -41,9 +41,9 @@ pub struct OpenAiModel {
 }
 
 /// The URL chat completions are posted to, for a base URL (ending before
-/// `/chat/completions`).
+/// `/chat/completions`; a query such as Azure's `?api-version=…` is kept after the path).
 pub fn url(base_url: &str) -> String {
-    format!("{}/chat/completions", base_url.trim_end_matches('/'))
+    crate::model::http_client::join_path(base_url, "chat/completions")
 }
 
 /// Whether a base URL is OpenAI's own API, whose newer models refuse `max_tokens` (they
@@ -86,12 +86,7 @@ impl OpenAiModel {
         let has_format = format.is_some();
         let refuses = |m: &str| has_format && refuses_response_format(m);
         let request_text = request.prompt_text();
-        let next_id = || {
-            format!(
-                "call_{}",
-                self.next_call_id.fetch_add(1, Ordering::Relaxed)
-            )
-        };
+        let next_id = || format!("call_{}", self.next_call_id.fetch_add(1, Ordering::Relaxed));
         // At most one adjustment of each kind, then the answer or the error stands.
         for _ in 0..3 {
             let options = BodyOptions {
@@ -147,7 +142,10 @@ impl OpenAiModel {
         request: &ModelRequest,
         observer: &dyn AttemptObserver,
     ) -> Result<ModelResponse, ModelError> {
-        match self.send(request, &request.messages, None, observer).await? {
+        match self
+            .send(request, &request.messages, None, observer)
+            .await?
+        {
             Sent::Answer(r) => Ok(r),
             // Never without a format; kept total rather than unreachable.
             Sent::FormatRefused { status, message } => {
@@ -465,6 +463,10 @@ mod tests {
         assert_eq!(requests.len(), 3);
         let spent = observer.spent.lock().unwrap();
         assert_eq!(spent.len(), 2);
-        assert!(spent.iter().all(|(u, estimated)| *estimated && u.total() > 0));
+        assert!(
+            spent
+                .iter()
+                .all(|(u, estimated)| *estimated && u.total() > 0)
+        );
     }
 }

@@ -14,8 +14,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::model::{
-    Message, MessageRole, ModelRequest, ModelResponse, ToolCall, ToolChoice, Usage,
-    estimate_tokens,
+    Message, MessageRole, ModelRequest, ModelResponse, ToolCall, ToolChoice, Usage, estimate_tokens,
 };
 
 /// What a request carries besides the conversation, as this server needs it.
@@ -338,9 +337,7 @@ mod tests {
 
     #[test]
     fn usage_is_read_or_estimated_and_a_cut_reply_is_marked() {
-        let answer = |usage: Value, finish: &str| {
-            json!({"choices": [{"message": {"content": "abcdefgh"}, "finish_reason": finish}], "usage": usage})
-        };
+        let answer = |usage: Value, finish: &str| json!({"choices": [{"message": {"content": "abcdefgh"}, "finish_reason": finish}], "usage": usage});
         let id = || "x".to_string();
         let (r, estimated) = decode(
             answer(json!({"prompt_tokens": 7, "completion_tokens": 3}), "stop"),

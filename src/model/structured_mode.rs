@@ -121,9 +121,14 @@ impl ServerState {
 /// message decides, not the status.
 pub fn refuses_response_format(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
-    ["response_format", "response format", "json_schema", "json_object"]
-        .iter()
-        .any(|k| m.contains(k))
+    [
+        "response_format",
+        "response format",
+        "json_schema",
+        "json_object",
+    ]
+    .iter()
+    .any(|k| m.contains(k))
 }
 
 /// Whether an error message refuses `tool_choice`.

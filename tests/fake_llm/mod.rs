@@ -216,8 +216,9 @@ impl Respond for Responder {
             && let Some(problem) = openai_request_problem(&body)
         {
             seen.violations.push(problem.clone());
-            return ResponseTemplate::new(500)
-                .set_body_json(json!({"error": {"message": problem, "type": "internal_server_error"}}));
+            return ResponseTemplate::new(500).set_body_json(
+                json!({"error": {"message": problem, "type": "internal_server_error"}}),
+            );
         }
         if self.wire == Wire::OpenAi
             && self.behaviour.refuse_json_schema

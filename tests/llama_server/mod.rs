@@ -254,8 +254,8 @@ async fn relay(
                 }
             }
         };
-        let (status, bytes) = answer
-            .unwrap_or_else(|e| (599, format!("{{\"error\": \"proxy: {e}\"}}").into_bytes()));
+        let (status, bytes) =
+            answer.unwrap_or_else(|e| (599, format!("{{\"error\": \"proxy: {e}\"}}").into_bytes()));
         let head = format!(
             "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
             bytes.len()
