@@ -229,7 +229,7 @@ pub fn line(state: &RunState, event: &Event) -> Option<String> {
             trigger,
             ..
         } => {
-            let mut text = format!("↻ replanner ({trigger}): {}", decision.as_str());
+            let mut text = format!("↻ replanner ({}): {}", trigger.as_str(), decision.as_str());
             if let Some(r) = reason {
                 text.push_str(&format!(" — {r}"));
             }

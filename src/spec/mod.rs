@@ -508,6 +508,17 @@ pub enum ReplanTrigger {
     OnFailure,
 }
 
+impl ReplanTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplanTrigger::AfterEachStep => "after_each_step",
+            ReplanTrigger::AfterPlan => "after_plan",
+            ReplanTrigger::Never => "never",
+            ReplanTrigger::OnFailure => "on_failure",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepFailurePolicy {
