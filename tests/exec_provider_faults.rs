@@ -313,6 +313,8 @@ async fn a_20_mb_reply_is_refused_unread_and_memory_stays_small() {
 fn exec_measured(case: &Case) -> (exec_support::Run, i64) {
     let stdout = case.path("stdout.json");
     let stderr = case.path("stderr.txt");
+    // Reaped by `wait4` below, which also reports its resource usage.
+    #[allow(clippy::zombie_processes)]
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_pe"))
         .current_dir(case.dir.path())
         .env_remove("PE_HOME")

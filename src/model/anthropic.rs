@@ -236,9 +236,9 @@ impl Model for AnthropicModel {
                 Ok(response)
             }
             Err(PostError::Refused { status, message }) => {
-                Err(ModelError::Http(self.endpoint.rejected(status, message)))
+                Err(ModelError::from(self.endpoint.rejected(status, message)))
             }
-            Err(PostError::Failed(e)) => Err(ModelError::Http(e)),
+            Err(PostError::Failed(e)) => Err(ModelError::from(e)),
         }
     }
 }

@@ -666,7 +666,7 @@ mod tests {
                 &serde_json::json!({}),
                 &crate::model::retry::Unobserved,
                 &|_| false,
-                |v| Ok(v),
+                Ok,
             )
             .await;
         let Err(PostError::Failed(e)) = result else {

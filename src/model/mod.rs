@@ -286,9 +286,16 @@ pub enum ModelError {
     /// not have: the workflow drifted from the cassette.
     #[error("replaying {cassette}: {drift}")]
     Replay { cassette: String, drift: String },
-    /// Occurs when an HTTP provider refused a request or gave no usable answer.
+    /// Occurs when an HTTP provider could not be reached, refused a request or gave no
+    /// usable answer (boxed: it names the provider, URL, status and server message).
     #[error("{0}")]
-    Http(http_client::ProviderError),
+    Http(Box<http_client::ProviderError>),
+}
+
+impl From<http_client::ProviderError> for ModelError {
+    fn from(e: http_client::ProviderError) -> ModelError {
+        ModelError::Http(Box::new(e))
+    }
 }
 
 impl ModelError {

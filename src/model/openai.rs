@@ -124,12 +124,12 @@ impl OpenAiModel {
                     self.server.no_tool_choice.store(true, Ordering::Relaxed);
                 }
                 Err(PostError::Refused { status, message }) => {
-                    return Err(ModelError::Http(self.endpoint.rejected(status, message)));
+                    return Err(ModelError::from(self.endpoint.rejected(status, message)));
                 }
-                Err(PostError::Failed(e)) => return Err(ModelError::Http(e)),
+                Err(PostError::Failed(e)) => return Err(ModelError::from(e)),
             }
         }
-        Err(ModelError::Http(self.endpoint.rejected_with(
+        Err(ModelError::from(self.endpoint.rejected_with(
             400,
             "the server kept refusing the request after pe adapted it".into(),
             None,
@@ -149,7 +149,7 @@ impl OpenAiModel {
             Sent::Answer(r) => Ok(r),
             // Never without a format; kept total rather than unreachable.
             Sent::FormatRefused { status, message } => {
-                Err(ModelError::Http(self.endpoint.rejected(status, message)))
+                Err(ModelError::from(self.endpoint.rejected(status, message)))
             }
         }
     }
@@ -178,6 +178,7 @@ impl OpenAiModel {
                         .await?
                     {
                         Sent::Answer(mut r) => {
+                            self.server.confirm_json_schema();
                             r.text = structured::unwrap_reply(schema, r.text);
                             Sent::Answer(r)
                         }
@@ -193,11 +194,15 @@ impl OpenAiModel {
                 Sent::FormatRefused { status, message } => (status, message),
             };
             if !self.server.can_fall_back(mode) {
-                let hint = format!(
-                    "the server does not accept structured output `{}`: set `structured_output: auto` on the provider to let pe find a form it accepts",
-                    mode.as_str()
-                );
-                return Err(ModelError::Http(self.endpoint.rejected_with(
+                let hint = if self.server.is_confirmed() {
+                    "the server accepted structured output `json_schema` earlier in this run, so it refused this schema".to_string()
+                } else {
+                    format!(
+                        "the server does not accept structured output `{}`: set `structured_output: auto` on the provider to let pe find a form it accepts",
+                        mode.as_str()
+                    )
+                };
+                return Err(ModelError::from(self.endpoint.rejected_with(
                     status,
                     message,
                     Some(hint),
@@ -278,7 +283,7 @@ impl OpenAiModel {
                 }
             }
         }
-        Err(ModelError::Http(ProviderError::Unstructured {
+        Err(ModelError::from(ProviderError::Unstructured {
             attempts: CHECKED_JSON_ATTEMPTS,
             format: name.to_string(),
             mode: mode.as_str(),
@@ -406,9 +411,11 @@ mod tests {
         assert_eq!(model.max_requests(&request), CHECKED_JSON_ATTEMPTS);
         let observer = Recorder::default();
         let result = model.complete_observed(&request, &observer).await;
-        let Err(ModelError::Http(ProviderError::Unstructured { attempts, mode, .. })) = result
-        else {
+        let Err(ModelError::Http(e)) = &result else {
             panic!("{result:?}");
+        };
+        let ProviderError::Unstructured { attempts, mode, .. } = **e else {
+            panic!("{e:?}");
         };
         assert_eq!((attempts, mode), (3, "prompt"));
         let one = (

@@ -61,6 +61,8 @@ pub struct ServerState {
     auto: bool,
     /// Send the output cap as `max_completion_tokens` instead of `max_tokens`.
     pub completion_tokens: AtomicBool,
+    /// The server answered a `json_schema` request: `auto` will not move down any more.
+    confirmed: AtomicBool,
     mode: AtomicU8,
     /// The server refused `tool_choice`: send tools without it.
     pub no_tool_choice: AtomicBool,
@@ -78,6 +80,7 @@ impl ServerState {
         ServerState {
             auto: setting == StructuredOutput::Auto,
             completion_tokens: AtomicBool::new(completion_tokens),
+            confirmed: AtomicBool::new(false),
             mode: AtomicU8::new(mode as u8),
             no_tool_choice: AtomicBool::new(false),
         }
@@ -88,9 +91,16 @@ impl ServerState {
         Mode::from_u8(self.mode.load(Ordering::Acquire))
     }
 
-    /// Whether a refusal of `mode` moves the provider down the ladder (`auto` only).
+    /// Whether a refusal of `mode` moves the provider down the ladder: `auto` only, and
+    /// only before the server answered a `json_schema` request (a refusal after that is
+    /// about one schema, not the form, and is reported as it is).
     pub fn can_fall_back(&self, mode: Mode) -> bool {
-        self.auto && mode.next().is_some()
+        self.auto && !self.is_confirmed() && mode.next().is_some()
+    }
+
+    /// Whether the server answered a `json_schema` request in this run.
+    pub fn is_confirmed(&self) -> bool {
+        self.confirmed.load(Ordering::Acquire)
     }
 
     /// Moves down from `from` after a refusal. `Some(to)` for exactly one caller (the one
@@ -104,10 +114,17 @@ impl ServerState {
             .map(|_| to)
     }
 
+    /// The server answered a request in `json_schema` mode: it accepts that form, so one
+    /// structured call is one request from now on.
+    pub fn confirm_json_schema(&self) {
+        self.confirmed.store(true, Ordering::Release);
+    }
+
     /// The most requests one structured call can make: the re-ask bound once the mode is,
-    /// or may become, one whose reply pe checks.
+    /// or may still become, one whose reply pe checks.
     pub fn max_requests(&self, checked_attempts: u32) -> u32 {
-        if self.mode() == Mode::JsonSchema && !self.auto {
+        let settled = !self.auto || self.is_confirmed();
+        if self.mode() == Mode::JsonSchema && settled {
             1
         } else {
             checked_attempts
@@ -160,6 +177,12 @@ mod tests {
         assert!(!auto.can_fall_back(Mode::Prompt));
         assert_eq!(auto.fall_back(Mode::Prompt), None);
         assert_eq!(auto.max_requests(3), 3);
+        // A server that answered `json_schema` once needs no re-ask reservation.
+        let accepted = ServerState::new(StructuredOutput::Auto, false);
+        assert_eq!(accepted.max_requests(3), 3);
+        accepted.confirm_json_schema();
+        assert_eq!(accepted.max_requests(3), 1);
+        assert!(!accepted.can_fall_back(Mode::JsonSchema));
 
         let fixed = ServerState::new(StructuredOutput::JsonSchema, false);
         assert!(!fixed.can_fall_back(Mode::JsonSchema));
