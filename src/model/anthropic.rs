@@ -187,9 +187,10 @@ fn decode(body: Value, format: Option<&str>) -> Result<ModelResponse, String> {
             .and_then(Value::as_u64)
     };
     let usage = Usage {
-        input_tokens: count("input_tokens").unwrap_or(0)
-            + count("cache_creation_input_tokens").unwrap_or(0)
-            + count("cache_read_input_tokens").unwrap_or(0),
+        input_tokens: count("input_tokens")
+            .unwrap_or(0)
+            .saturating_add(count("cache_creation_input_tokens").unwrap_or(0))
+            .saturating_add(count("cache_read_input_tokens").unwrap_or(0)),
         output_tokens: count("output_tokens").unwrap_or(0),
     };
     Ok(ModelResponse {

@@ -246,7 +246,8 @@ pub struct Usage {
 
 impl Usage {
     pub fn total(self) -> u64 {
-        self.input_tokens + self.output_tokens
+        // Saturating: the counts come from servers.
+        self.input_tokens.saturating_add(self.output_tokens)
     }
 }
 

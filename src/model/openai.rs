@@ -260,8 +260,13 @@ impl OpenAiModel {
                 Sent::Answer(r) => r,
                 refused => return Ok(refused),
             };
-            usage.input_tokens += response.usage.input_tokens;
-            usage.output_tokens += response.usage.output_tokens;
+            // Saturating: the numbers come from the server.
+            usage.input_tokens = usage
+                .input_tokens
+                .saturating_add(response.usage.input_tokens);
+            usage.output_tokens = usage
+                .output_tokens
+                .saturating_add(response.usage.output_tokens);
             if response.truncated || !response.tool_calls.is_empty() {
                 response.usage = usage;
                 return Ok(Sent::Answer(response));
