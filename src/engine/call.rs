@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::engine::budget::{self, Exhausted, Need};
 use crate::engine::context::{Ctx, JournalHalt};
-use crate::model::retry::{AttemptObserver, RetryNote};
+use crate::model::retry::{AttemptObserver, FallbackNote, RetryNote};
 use crate::model::{Model, ModelError, ModelRequest, ModelResponse, Usage};
 use crate::run::event::EventKind;
 use crate::spec::{Price, Role};
@@ -220,6 +220,20 @@ impl AttemptObserver for RetryJournal<'_> {
             role: self.role,
             status: note.status,
             step: self.step.map(str::to_string),
+        });
+    }
+
+    fn structured_output_fell_back(&self, note: &FallbackNote) {
+        // A store failure is latched by the recorder; the caller stops at its next event.
+        let _ = self.ctx.recorder.emit(EventKind::StructuredOutputFallback {
+            from: note.from.to_string(),
+            model: self.model.clone(),
+            provider: note.provider.clone(),
+            reason: note.reason.clone(),
+            role: self.role,
+            status: note.status,
+            step: self.step.map(str::to_string),
+            to: note.to.to_string(),
         });
     }
 

@@ -13,7 +13,7 @@ use crate::engine::call::{CallError, call_model};
 use crate::engine::context::{Ctx, JournalHalt};
 use crate::engine::control::after_failure;
 use crate::engine::reply::json_object;
-use crate::model::{Message, ModelRequest, ResponseFormat, ToolCall};
+use crate::model::{Message, ModelRequest, ResponseFormat, ToolCall, ToolChoice};
 use crate::run::event::{EventKind, FailureThen, ToolOutcome};
 use crate::spec::{ContextMode, OnError, Role, StepSpec, StepStatus};
 use crate::tool::{ToolContext, ToolError};
@@ -102,6 +102,15 @@ async fn tool_loop(ctx: &Ctx, step: &StepSpec, attempt: u32) -> StepEnd {
         ..ModelRequest::default()
     };
     let max = ctx.workflow.file.execute.max_iterations;
+    // The plan named the step's tool: the first turn calls it (servers that ignore `tools`
+    // under `tool_choice: auto`, and small models, would otherwise answer in prose without
+    // acting). Only when a second turn is left to give the result.
+    if max >= 2
+        && let Some(tool) = &step.tool
+        && request.tools.iter().any(|t| &t.name == tool)
+    {
+        request.tool_choice = ToolChoice::Tool(tool.clone());
+    }
     let mut calls = 0u32;
     for _ in 0..max {
         let response = match call_model(ctx, Role::Executor, Some(&step.id), &mut request).await {
@@ -121,6 +130,7 @@ async fn tool_loop(ctx: &Ctx, step: &StepSpec, attempt: u32) -> StepEnd {
             }
             return final_result(&response.text);
         }
+        request.tool_choice = ToolChoice::Auto;
         request.messages.push(Message::assistant(
             response.text,
             response.tool_calls.clone(),

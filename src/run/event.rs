@@ -143,6 +143,25 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         retried: Vec<String>,
     },
+    /// A provider moved to another structured-output mode for the rest of the run because
+    /// its server refused one (`structured_output: auto`). Changes no state.
+    StructuredOutputFallback {
+        /// The refused mode: `json_schema` or `json_object`.
+        from: String,
+        /// `provider/model` of the call that was refused.
+        model: String,
+        /// The provider name as written (`openai`, or a key of `providers:`).
+        provider: String,
+        /// The server's message.
+        reason: String,
+        role: Role,
+        /// The HTTP status of the refusal.
+        status: u16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+        /// The mode used from now on: `json_object` or `prompt`.
+        to: String,
+    },
     StepFinished {
         attempt: u32,
         duration_ms: u64,
@@ -209,6 +228,7 @@ impl EventKind {
             EventKind::RunResumed { .. } => "run_resumed",
             EventKind::RunStarted { .. } => "run_started",
             EventKind::StepFinished { .. } => "step_finished",
+            EventKind::StructuredOutputFallback { .. } => "structured_output_fallback",
             EventKind::StepStarted { .. } => "step_started",
             EventKind::ToolCall { .. } => "tool_call",
             EventKind::ToolStarted { .. } => "tool_started",

@@ -339,6 +339,8 @@ impl RunState {
             }
             // Retries are visible in the journal; they change no state and use no budget.
             EventKind::LlmRetry { .. } => {}
+            // A provider's structured-output switch is a note for the user, not run state.
+            EventKind::StructuredOutputFallback { .. } => {}
             EventKind::ToolStarted {
                 arguments,
                 idempotency_key,

@@ -96,6 +96,9 @@ pub struct ProviderSpec {
     #[serde(default)]
     pub headers: IndexMap<String, String>,
     pub kind: ProviderKind,
+    /// Response bodies larger than this are refused unread (HTTP kinds; default 4 MiB).
+    #[serde(default)]
+    pub max_response_bytes: Option<u64>,
     #[serde(default)]
     pub max_retries: Option<u32>,
     /// For `scripted`: the replies file; for `local`: the GGUF file or models directory.
@@ -108,14 +111,37 @@ pub struct ProviderSpec {
     pub timeout: Option<Duration>,
 }
 
-/// How an OpenAI-compatible provider is asked for JSON answers.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
+/// How an OpenAI-compatible provider is asked for JSON answers (plans, replan decisions,
+/// answers with an `output.schema`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
 pub enum StructuredOutput {
-    /// `response_format: json_schema`; a server that refuses it is switched to `prompt`.
-    Native,
+    /// Start with `json_schema`; on the first refusal (any status whose message names
+    /// `response_format`, `json_schema` or `json_object`) move down to `json_object`, then
+    /// `prompt`, for the rest of the run. `native` (its earlier name) is an alias.
+    #[default]
+    #[serde(alias = "native")]
+    Auto,
+    /// `response_format: {type: json_object, schema}` (llama.cpp server, llama-cpp-python
+    /// constrain the reply to the schema; others to JSON), with the schema in the prompt
+    /// and the reply checked and re-asked like `prompt`.
+    JsonObject,
+    /// `response_format: {type: json_schema}` (OpenAI, vLLM, llama.cpp server, LM Studio,
+    /// Ollama); a refusal is an error.
+    JsonSchema,
     /// The schema in the prompt, the reply checked and re-asked (servers without support).
     Prompt,
+}
+
+impl StructuredOutput {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StructuredOutput::Auto => "auto",
+            StructuredOutput::JsonObject => "json_object",
+            StructuredOutput::JsonSchema => "json_schema",
+            StructuredOutput::Prompt => "prompt",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]

@@ -475,7 +475,7 @@ impl<'a> Model<'a> {
                     ));
                 }
             }
-            EventKind::LlmRetry { .. } => {}
+            EventKind::LlmRetry { .. } | EventKind::StructuredOutputFallback { .. } => {}
             EventKind::BudgetExhausted { limit, .. } => {
                 if *limit == Limit::Timeout {
                     return Err(format!(
