@@ -26,9 +26,13 @@ pub struct Checked {
 pub fn check_source(source: &Source) -> Checked {
     let mut diags = Vec::new();
     let doc = yaml::parse(source, &mut diags);
-    let syntax_failed = diags
-        .iter()
-        .any(|d| d.kind == crate::diagnostic::Kind::YamlSyntax);
+    // Nothing after a syntax error or a passed loader limit is trustworthy (or cheap).
+    let syntax_failed = diags.iter().any(|d| {
+        matches!(
+            d.kind,
+            crate::diagnostic::Kind::YamlSyntax | crate::diagnostic::Kind::YamlLimit
+        )
+    });
     let mut workflow = None;
     if !syntax_failed {
         let failed = schema::validate(&doc, &mut diags);

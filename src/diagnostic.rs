@@ -45,6 +45,8 @@ pub enum Kind {
     TemplateSyntax,
     /// A tool that declares no kind, or more than one.
     ToolKind,
+    /// A YAML file passes a loader limit (aliases copy too much, values nest too deep).
+    YamlLimit,
     /// The YAML itself is malformed.
     YamlSyntax,
     /// YAML features the format does not accept (several documents, complex keys, tags).
@@ -72,6 +74,7 @@ impl Kind {
             Kind::UnknownProviderKind => "pe::unknown-provider-kind",
             Kind::UnknownStep => "pe::unknown-step",
             Kind::UnknownTool => "pe::unknown-tool",
+            Kind::YamlLimit => "pe::yaml-limit",
             Kind::YamlSyntax => "pe::yaml-syntax",
             Kind::YamlUnsupported => "pe::yaml-unsupported",
         }

@@ -5,6 +5,12 @@
 //! scalars resolve by the YAML 1.2 core schema (`yes` stays a string), and every node, keyed by
 //! its JSON pointer, keeps the span of its value and of its key. The schema validator and the
 //! analyzer then report problems by pointer and we turn pointers back into spans here.
+//!
+//! The file may come from someone else (a pull request checked in CI), so what one file can
+//! cost is bounded: aliases may copy at most [`MAX_ALIAS_NODES`] nodes in all (a ten-line
+//! "billion laughs" file would otherwise expand to gigabytes), and values may nest at most
+//! [`MAX_DEPTH`] levels deep, aliases included. Passing either stops the parse at once with a
+//! located `pe::yaml-limit` diagnostic.
 
 use std::collections::HashMap;
 
@@ -13,6 +19,14 @@ use serde_json::{Map, Number, Value};
 
 use crate::diagnostic::{Diagnostic, Kind};
 use crate::source::{Source, Span};
+
+/// Nodes that aliases may copy into a document, all aliases together. Workflows use
+/// aliases to share a few settings; a file that needs more is an attack, not a workflow.
+pub const MAX_ALIAS_NODES: usize = 100_000;
+
+/// How deeply values may nest (mappings and sequences, aliases included). Deeper values
+/// would overflow the stack of every recursive consumer (schema validation, rendering).
+pub const MAX_DEPTH: usize = 128;
 
 /// Where a node sits in the source.
 #[derive(Clone, Copy, Debug, Default)]
@@ -72,7 +86,9 @@ pub fn escape_pointer(segment: &str) -> String {
 /// could be built (an empty document after a syntax error, since nothing after it is trustworthy).
 pub fn parse(source: &Source, diags: &mut Vec<Diagnostic>) -> Document {
     let mut builder = Builder {
+        aliased: 0,
         anchors: HashMap::new(),
+        depth: 0,
         diags,
         doc: Document::default(),
         events: Parser::new_from_str(&source.text),
@@ -80,7 +96,9 @@ pub fn parse(source: &Source, diags: &mut Vec<Diagnostic>) -> Document {
     };
     match builder.document() {
         Ok(()) => builder.doc,
-        Err(e) => {
+        // The diagnostic is pushed where the limit was passed; nothing built is kept.
+        Err(Stop::Limit) => Document::default(),
+        Err(Stop::Scan(e)) => {
             let offset = source.offset_of(e.marker().line(), e.marker().col());
             builder.diags.push(
                 Diagnostic::new(
@@ -107,11 +125,45 @@ fn yaml_help(info: &str) -> String {
 }
 
 struct Builder<'s, 'd> {
-    anchors: HashMap<usize, Value>,
+    /// Nodes copied by aliases so far.
+    aliased: usize,
+    /// Anchored values with their size in nodes and their height (levels of nesting).
+    anchors: HashMap<usize, Anchored>,
+    /// Nesting level of the node being built (the document's root is at 1).
+    depth: usize,
     diags: &'d mut Vec<Diagnostic>,
     doc: Document,
     events: Parser<'s, saphyr_parser::StrInput<'s>>,
     source: &'s Source,
+}
+
+/// Why building stopped early.
+enum Stop {
+    /// A limit was passed; its diagnostic is already pushed.
+    Limit,
+    /// The YAML is malformed.
+    Scan(ScanError),
+}
+
+impl From<ScanError> for Stop {
+    fn from(e: ScanError) -> Stop {
+        Stop::Scan(e)
+    }
+}
+
+/// A value an anchor names, with what copying it costs.
+struct Anchored {
+    height: usize,
+    nodes: usize,
+    value: Value,
+}
+
+/// A node as built: its value, span, size in nodes and height.
+struct Built {
+    height: usize,
+    nodes: usize,
+    span: Span,
+    value: Value,
 }
 
 type Next<'s> = Result<(Event<'s>, YamlSpan), ScanError>;
@@ -130,7 +182,17 @@ impl<'s> Builder<'s, '_> {
         Span::new(start, end.saturating_sub(start))
     }
 
-    fn document(&mut self) -> Result<(), ScanError> {
+    /// Pushes the diagnostic of a passed limit and stops the parse.
+    fn limit(&mut self, span: Span, message: String, label: &str, help: &str) -> Stop {
+        self.diags.push(
+            Diagnostic::new(Kind::YamlLimit, span, message)
+                .label(label)
+                .help(help),
+        );
+        Stop::Limit
+    }
+
+    fn document(&mut self) -> Result<(), Stop> {
         let mut documents = 0;
         loop {
             let (event, span) = self.next()?;
@@ -143,9 +205,10 @@ impl<'s> Builder<'s, '_> {
                     if matches!(event, Event::DocumentEnd) {
                         continue;
                     }
-                    let (value, vspan) = self.node(event, span2, String::new(), None)?;
+                    let built = self.node(event, span2, String::new(), None)?;
+                    let vspan = built.span;
                     if documents == 1 {
-                        self.doc.value = value;
+                        self.doc.value = built.value;
                     } else {
                         self.diags.push(
                             Diagnostic::new(
@@ -171,17 +234,41 @@ impl<'s> Builder<'s, '_> {
         span: YamlSpan,
         pointer: String,
         key: Option<Span>,
-    ) -> Result<(Value, Span), ScanError> {
+    ) -> Result<Built, Stop> {
         let start = self.span(span);
-        let (value, whole, anchor) = match event {
+        if matches!(event, Event::SequenceStart(..) | Event::MappingStart(..))
+            && self.depth >= MAX_DEPTH
+        {
+            return Err(self.limit(
+                Span::new(start.offset, 1),
+                format!("values nest more than {MAX_DEPTH} levels deep"),
+                "too deep",
+                "flatten the structure; no workflow key needs this much nesting",
+            ));
+        }
+        self.depth += 1;
+        let built = self.node_at_depth(event, start, pointer, key);
+        self.depth -= 1;
+        built
+    }
+
+    fn node_at_depth(
+        &mut self,
+        event: Event<'s>,
+        start: Span,
+        pointer: String,
+        key: Option<Span>,
+    ) -> Result<Built, Stop> {
+        let (built, anchor) = match event {
             Event::Scalar(text, style, anchor, tag) => {
                 let value = self.scalar(&text, style, tag.as_deref(), start);
-                (value, start, anchor)
+                (Built::leaf(value, start), anchor)
             }
             Event::SequenceStart(anchor, tag) => {
                 self.reject_tag(tag.as_deref(), start);
                 let mut items = Vec::new();
                 let mut end = start.end();
+                let (mut nodes, mut height) = (1, 1);
                 loop {
                     let (ev, sp) = self.next()?;
                     if matches!(ev, Event::SequenceEnd) {
@@ -189,46 +276,88 @@ impl<'s> Builder<'s, '_> {
                         break;
                     }
                     let child = format!("{pointer}/{}", items.len());
-                    let (v, vspan) = self.node(ev, sp, child, None)?;
-                    end = end.max(vspan.end());
-                    items.push(v);
+                    let item = self.node(ev, sp, child, None)?;
+                    end = end.max(item.span.end());
+                    nodes += item.nodes;
+                    height = height.max(item.height + 1);
+                    items.push(item.value);
                 }
-                (
-                    Value::Array(items),
-                    Span::new(start.offset, end - start.offset),
-                    anchor,
-                )
+                let span = Span::new(start.offset, end - start.offset);
+                let built = Built {
+                    height,
+                    nodes,
+                    span,
+                    value: Value::Array(items),
+                };
+                (built, anchor)
             }
             Event::MappingStart(anchor, tag) => {
                 self.reject_tag(tag.as_deref(), start);
-                let (map, end) = self.mapping(&pointer)?;
-                let end = end.max(start.end());
-                (
-                    Value::Object(map),
-                    Span::new(start.offset, end - start.offset),
-                    anchor,
-                )
+                let mut built = self.mapping(&pointer)?;
+                let end = built.span.end().max(start.end());
+                built.span = Span::new(start.offset, end - start.offset);
+                (built, anchor)
             }
-            Event::Alias(id) => {
-                let value = self.anchors.get(&id).cloned().unwrap_or(Value::Null);
-                (value, start, 0)
-            }
-            _ => (Value::Null, start, 0),
+            Event::Alias(id) => (self.alias(id, start)?, 0),
+            _ => (Built::leaf(Value::Null, start), 0),
         };
         if anchor != 0 {
-            self.anchors.insert(anchor, value.clone());
+            let anchored = Anchored {
+                height: built.height,
+                nodes: built.nodes,
+                value: built.value.clone(),
+            };
+            self.anchors.insert(anchor, anchored);
         }
-        self.doc
-            .spans
-            .insert(pointer, NodeSpans { key, value: whole });
-        Ok((value, whole))
+        self.doc.spans.insert(
+            pointer,
+            NodeSpans {
+                key,
+                value: built.span,
+            },
+        );
+        Ok(built)
     }
 
-    /// Reads a mapping's entries up to its end; returns them and the end offset of the last one.
-    fn mapping(&mut self, pointer: &str) -> Result<(Map<String, Value>, usize), ScanError> {
+    /// A copy of an anchored value, within the alias and depth limits.
+    fn alias(&mut self, id: usize, at: Span) -> Result<Built, Stop> {
+        let Some(anchored) = self.anchors.get(&id) else {
+            return Ok(Built::leaf(Value::Null, at));
+        };
+        let (nodes, height) = (anchored.nodes, anchored.height);
+        // The alias itself sits at `depth`; its value's root takes that level.
+        if self.depth + height - 1 > MAX_DEPTH {
+            return Err(self.limit(
+                at,
+                format!("this alias makes values nest more than {MAX_DEPTH} levels deep"),
+                "too deep once expanded",
+                "aliases of aliases nest their values; flatten the structure",
+            ));
+        }
+        self.aliased = self.aliased.saturating_add(nodes);
+        if self.aliased > MAX_ALIAS_NODES {
+            return Err(self.limit(
+                at,
+                format!("aliases copy more than {MAX_ALIAS_NODES} values in this file"),
+                "the limit is passed here",
+                "aliases of aliases multiply (an \"alias bomb\"); write the values out or share fewer",
+            ));
+        }
+        let value = anchored.value.clone();
+        Ok(Built {
+            height,
+            nodes,
+            span: at,
+            value,
+        })
+    }
+
+    /// Reads a mapping's entries up to its end; its span ends with the last entry.
+    fn mapping(&mut self, pointer: &str) -> Result<Built, Stop> {
         let mut map = Map::new();
         let mut key_spans: HashMap<String, Span> = HashMap::new();
         let mut end = 0;
+        let (mut nodes, mut height) = (1, 1);
         loop {
             let (ev, sp) = self.next()?;
             let key_span = self.span(sp);
@@ -237,7 +366,7 @@ impl<'s> Builder<'s, '_> {
                 Event::Scalar(text, ..) => text.into_owned(),
                 other => {
                     // A complex key: consume it, report, and skip its value.
-                    let (_, whole) = self.node(other, sp, format!("{pointer}/?"), None)?;
+                    let whole = self.node(other, sp, format!("{pointer}/?"), None)?.span;
                     self.diags.push(
                         Diagnostic::new(
                             Kind::YamlUnsupported,
@@ -268,17 +397,24 @@ impl<'s> Builder<'s, '_> {
                 );
                 // Keep the first definition and its spans; still walk the duplicate.
                 let shadow = format!("{pointer}/\u{0}dup");
-                let (_, vspan) = self.node(ev, sp, shadow.clone(), Some(key_span))?;
+                let vspan = self.node(ev, sp, shadow.clone(), Some(key_span))?.span;
                 self.doc.spans.remove(&shadow);
                 end = end.max(vspan.end());
                 continue;
             }
-            let (value, vspan) = self.node(ev, sp, child, Some(key_span))?;
-            end = end.max(vspan.end()).max(key_span.end());
+            let entry = self.node(ev, sp, child, Some(key_span))?;
+            end = end.max(entry.span.end()).max(key_span.end());
+            nodes += entry.nodes;
+            height = height.max(entry.height + 1);
             key_spans.insert(key.clone(), key_span);
-            map.insert(key, value);
+            map.insert(key, entry.value);
         }
-        Ok((map, end))
+        Ok(Built {
+            height,
+            nodes,
+            span: Span::new(0, end),
+            value: Value::Object(map),
+        })
     }
 
     fn reject_tag(&mut self, tag: Option<&Tag>, span: Span) {
@@ -333,6 +469,17 @@ impl<'s> Builder<'s, '_> {
         match style {
             ScalarStyle::Plain => resolve_plain(text),
             _ => Value::String(text.to_string()),
+        }
+    }
+}
+
+impl Built {
+    fn leaf(value: Value, span: Span) -> Built {
+        Built {
+            height: 1,
+            nodes: 1,
+            span,
+            value,
         }
     }
 }
@@ -458,6 +605,53 @@ mod tests {
             assert_eq!(diags.len(), 1, "{text:?}: {diags:?}");
             assert_eq!(diags[0].kind, Kind::YamlSyntax, "{text:?}");
         }
+    }
+
+    #[test]
+    fn an_alias_bomb_stops_at_the_alias_that_passes_the_limit() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let t0 = std::time::Instant::now();
+        let (doc, diags, src) = load(&text);
+        assert!(t0.elapsed() < std::time::Duration::from_secs(1));
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert_eq!(diags[0].kind, Kind::YamlLimit);
+        assert_eq!(
+            diags[0].message,
+            "aliases copy more than 100000 values in this file"
+        );
+        // a4 copies a3 (1,111 nodes) ten times per line: the 91st copy of a3 passes.
+        assert_eq!(src.line_col(diags[0].span.offset), (5, 45));
+        assert_eq!(src.slice(diags[0].span), "*a3");
+        assert_eq!(doc.value, Value::Null);
+    }
+
+    #[test]
+    fn nesting_is_limited_with_aliases_counted() {
+        let deep = |n: usize| format!("a: {}{}\n", "[".repeat(n), "]".repeat(n));
+        let (_, diags, _) = load(&deep(MAX_DEPTH - 1));
+        assert!(diags.is_empty(), "{diags:?}");
+        let (_, diags, src) = load(&deep(MAX_DEPTH));
+        assert_eq!(diags.len(), 1);
+        assert_eq!(diags[0].kind, Kind::YamlLimit);
+        assert_eq!(src.line_col(diags[0].span.offset), (1, 4 + MAX_DEPTH - 1));
+        // Each alias is small, but each nests the one before one level deeper.
+        let mut text = String::from("a0: &a0 [1]\n");
+        for i in 1..=MAX_DEPTH {
+            text.push_str(&format!("a{i}: &a{i} [*a{}]\n", i - 1));
+        }
+        let (_, diags, src) = load(&text);
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert_eq!(
+            diags[0].message,
+            "this alias makes values nest more than 128 levels deep"
+        );
+        // `aK` is K + 2 levels high and its alias in `a(K+1)` starts at level 3 (root
+        // mapping, sequence, alias): a125's alias, in a126 on line 127, would reach 129.
+        assert_eq!(src.line_col(diags[0].span.offset), (127, 14));
     }
 
     #[test]
