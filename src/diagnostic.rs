@@ -33,6 +33,10 @@ pub enum Kind {
     UnknownTool,
     /// A builtin tool name that does not exist.
     UnknownBuiltin,
+    /// A template applies a filter (`{{ x | nope }}`) that does not exist.
+    UnknownFilter,
+    /// A template uses a test (`{% if x is nope %}`) that does not exist.
+    UnknownTest,
     /// A template uses a variable that is not defined where it renders.
     UndefinedVariable,
     /// A required key is absent.
@@ -69,10 +73,12 @@ impl Kind {
             Kind::ToolKind => "pe::tool-kind",
             Kind::UndefinedVariable => "pe::undefined-variable",
             Kind::UnknownBuiltin => "pe::unknown-builtin",
+            Kind::UnknownFilter => "pe::unknown-filter",
             Kind::UnknownKey => "pe::unknown-key",
             Kind::UnknownProvider => "pe::unknown-provider",
             Kind::UnknownProviderKind => "pe::unknown-provider-kind",
             Kind::UnknownStep => "pe::unknown-step",
+            Kind::UnknownTest => "pe::unknown-test",
             Kind::UnknownTool => "pe::unknown-tool",
             Kind::YamlLimit => "pe::yaml-limit",
             Kind::YamlSyntax => "pe::yaml-syntax",

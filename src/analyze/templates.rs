@@ -9,7 +9,7 @@ use super::Analyzer;
 use crate::diagnostic::{Diagnostic, Kind, suggestion};
 use crate::source::Span;
 use crate::spec::Role;
-use crate::template::{self, TemplateError};
+use crate::template::{self, NameKind, TemplateError};
 use crate::yaml::escape_pointer;
 
 /// The variables each kind of template may use. Documented in the README; the engine
@@ -145,7 +145,7 @@ impl Analyzer<'_> {
         params: Option<Option<&Value>>,
     ) {
         let span = self.doc.value_span(pointer);
-        let used = match template::variables(text) {
+        let inspection = match template::inspect(text) {
             Ok(v) => v,
             Err(TemplateError::Syntax {
                 message,
@@ -162,7 +162,25 @@ impl Analyzer<'_> {
             }
             Err(TemplateError::Render { .. }) => return,
         };
-        for var in used {
+        for unknown in &inspection.unknown {
+            let at = self.locate_in_template(span, text, unknown.offset, None);
+            let at = match self.source.text.get(at.offset..) {
+                Some(rest) if rest.starts_with(unknown.name.as_str()) => {
+                    Span::new(at.offset, unknown.name.len())
+                }
+                _ => at,
+            };
+            let (kind, what, known) = match unknown.kind {
+                NameKind::Filter => (Kind::UnknownFilter, "filter", template::FILTERS),
+                NameKind::Test => (Kind::UnknownTest, "test", template::TESTS),
+            };
+            self.push(
+                Diagnostic::new(kind, at, format!("unknown {what} `{}`", unknown.name))
+                    .label(format!("not a {what} pe knows"))
+                    .help(suggestion(&unknown.name, known)),
+            );
+        }
+        for var in inspection.variables {
             let mut parts = var.splitn(3, '.');
             let root = parts.next().unwrap_or_default();
             let field = parts.next();
