@@ -6,6 +6,7 @@
 mod models;
 mod plan;
 mod templates;
+mod tools;
 
 use std::collections::HashSet;
 
@@ -13,11 +14,13 @@ use indexmap::IndexMap;
 use serde_json::json;
 
 use crate::diagnostic::{Diagnostic, Kind, suggestion};
+use crate::duration::Duration;
 use crate::schema::check_user_schema;
 use crate::source::Source;
 use crate::spec::{ModelRef, Role, WorkflowFile};
 use crate::workflow::{
-    Builtin, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MODEL, ModelChoice, Tool, ToolKind, Workflow,
+    Builtin, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MODEL, DEFAULT_TOOL_TIMEOUT, ModelChoice, Tool,
+    ToolKind, Workflow,
 };
 use crate::yaml::{Document, escape_pointer};
 
@@ -152,6 +155,7 @@ impl Analyzer<'_> {
                     argv: argv.clone(),
                     cwd: spec.cwd.clone(),
                     env: spec.env.clone(),
+                    inherit_env: spec.inherit_env.clone(),
                 }
             } else if let Some(http) = &spec.http {
                 let params = Some(spec.parameters.as_ref());
@@ -193,6 +197,7 @@ impl Analyzer<'_> {
                 (None, ToolKind::Builtin(b)) => b.parameters(),
                 (None, _) => json!({"type": "object", "properties": {}}),
             };
+            self.tool_paths(&base, spec, &kind, &parameters);
             out.insert(
                 name.clone(),
                 Tool {
@@ -202,7 +207,11 @@ impl Analyzer<'_> {
                     name: name.clone(),
                     on_error: spec.on_error,
                     parameters,
-                    timeout: spec.timeout,
+                    paths: spec.paths.clone(),
+                    timeout: spec
+                        .timeout
+                        .or(self.file.execute.tool_timeout)
+                        .unwrap_or(Duration(DEFAULT_TOOL_TIMEOUT)),
                 },
             );
         }

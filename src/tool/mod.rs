@@ -11,6 +11,7 @@ mod command;
 mod files;
 mod http;
 mod mock;
+mod paths;
 mod toolbox;
 pub mod truncate;
 
