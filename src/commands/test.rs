@@ -147,6 +147,7 @@ async fn run_case(
             None => connect_all(apply_overrides(workflow, &[], dir)?, &roles)?,
         }
     };
+    let models = models.redacted(&crate::commands::exec::redactor(workflow));
     let toolbox = Arc::new(toolbox.with_stubs(&case.tools));
     let config = RunConfig {
         approve: true,
