@@ -102,7 +102,11 @@ pub async fn call_model(
         role,
         step,
     };
-    let result = model.complete_observed(request, &journal).await;
+    // Bounded before anything reads it: a huge reply must not balloon prompts or the journal.
+    let result = model
+        .complete_observed(request, &journal)
+        .await
+        .map(crate::tool::carried::reply);
     let latency = t0.elapsed();
     let usage = match &result {
         Ok(r) => r.usage,

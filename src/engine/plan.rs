@@ -11,6 +11,7 @@ use crate::engine::reply::json_object;
 use crate::engine::validate::{Rules, parse_steps, plan_schema_for, validate};
 use crate::model::{Message, ModelRequest, ResponseFormat};
 use crate::spec::{Role, StepSpec};
+use crate::tool::carried;
 
 /// A plan ready to run.
 pub struct Plan {
@@ -82,6 +83,7 @@ pub async fn make_plan(ctx: &Ctx) -> Result<Plan, Stop> {
             Err(CallError::Model(e)) => e.to_string(),
         };
         feedback = problem;
+        carried::cut(&mut feedback, carried::MAX_FEEDBACK_BYTES);
     }
     Err(Stop::Failed(format!(
         "the planner gave no valid plan in {attempts} attempt{}; last problem: {feedback}",

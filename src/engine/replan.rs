@@ -14,6 +14,7 @@ use crate::model::{Message, ModelRequest, ResponseFormat};
 use crate::run::event::{Decision, EventKind};
 use crate::run::state::RunState;
 use crate::spec::{Role, StepSpec, StepStatus};
+use crate::tool::carried;
 
 /// Why the replanner is asked.
 #[derive(Clone, Debug, PartialEq)]
@@ -89,6 +90,7 @@ pub async fn replan(ctx: &Ctx, trigger: &Trigger) -> Result<Verdict, Stop> {
             Err(CallError::Model(e)) if e.is_fatal() => return Err(Stop::Failed(e.to_string())),
             Err(CallError::Model(e)) => {
                 problem = e.to_string();
+                carried::cut(&mut problem, carried::MAX_FEEDBACK_BYTES);
                 continue;
             }
         };
@@ -125,9 +127,14 @@ pub async fn replan(ctx: &Ctx, trigger: &Trigger) -> Result<Verdict, Stop> {
                 });
             }
             Err(p) => {
-                request
-                    .messages
-                    .push(Message::assistant(response.text, Vec::new()));
+                // A quote of the rejected reply, never the whole of it: re-asks must not
+                // grow with what the model sent.
+                let mut p = p;
+                carried::cut(&mut p, carried::MAX_FEEDBACK_BYTES);
+                request.messages.push(Message::assistant(
+                    carried::excerpt(&response.text),
+                    Vec::new(),
+                ));
                 request.messages.push(Message::user(format!(
                     "Your decision was rejected: {p}\nReply again with one JSON object."
                 )));

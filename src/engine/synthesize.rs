@@ -11,6 +11,7 @@ use crate::engine::replan::results;
 use crate::engine::reply::json_value;
 use crate::model::{Message, ModelRequest, ResponseFormat};
 use crate::spec::Role;
+use crate::tool::carried;
 
 /// Asks for the final answer.
 pub async fn synthesize(ctx: &Ctx) -> Result<Value, Stop> {
@@ -51,6 +52,7 @@ pub async fn synthesize(ctx: &Ctx) -> Result<Value, Stop> {
             Err(CallError::Model(e)) if e.is_fatal() => return Err(Stop::Failed(e.to_string())),
             Err(CallError::Model(e)) => {
                 problem = e.to_string();
+                carried::cut(&mut problem, carried::MAX_FEEDBACK_BYTES);
                 continue;
             }
         };
@@ -62,9 +64,14 @@ pub async fn synthesize(ctx: &Ctx) -> Result<Value, Stop> {
         match checked {
             Ok(value) => return Ok(value),
             Err(p) => {
-                request
-                    .messages
-                    .push(Message::assistant(response.text, Vec::new()));
+                // A quote of the rejected reply, never the whole of it: re-asks must not
+                // grow with what the model sent.
+                let mut p = p;
+                carried::cut(&mut p, carried::MAX_FEEDBACK_BYTES);
+                request.messages.push(Message::assistant(
+                    carried::excerpt(&response.text),
+                    Vec::new(),
+                ));
                 request.messages.push(Message::user(format!(
                     "Your answer does not match the required JSON Schema: {p}\nReply with the corrected JSON only."
                 )));

@@ -7,6 +7,7 @@
 
 mod builtin;
 pub mod calculator;
+pub mod carried;
 mod command;
 mod files;
 mod http;
