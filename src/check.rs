@@ -15,10 +15,18 @@ use crate::spec::WorkflowFile;
 use crate::workflow::Workflow;
 use crate::yaml;
 
-/// The outcome of checking one source: the workflow when valid, and every diagnostic.
+/// Diagnostics kept per file, in file order; the rest are only counted. A hostile file can
+/// hold a hundred thousand problems (one per duplicate key): nobody reads past the first
+/// hundred, and rendering them all would take minutes.
+pub const MAX_DIAGNOSTICS: usize = 100;
+
+/// The outcome of checking one source: the workflow when valid, and its diagnostics.
 #[derive(Debug)]
 pub struct Checked {
+    /// The first [`MAX_DIAGNOSTICS`] problems, in file order.
     pub diagnostics: Vec<Diagnostic>,
+    /// Problems found beyond those.
+    pub omitted: usize,
     pub workflow: Option<Workflow>,
 }
 
@@ -51,8 +59,11 @@ pub fn check_source(source: &Source) -> Checked {
     if !diags.is_empty() {
         workflow = None;
     }
+    let omitted = diags.len().saturating_sub(MAX_DIAGNOSTICS);
+    diags.truncate(MAX_DIAGNOSTICS);
     Checked {
         diagnostics: diags,
+        omitted,
         workflow,
     }
 }
@@ -86,11 +97,12 @@ pub fn read_source(path: &Path) -> Result<Source, Error> {
 /// deserializing still fails, the entry around the failure is dropped too (a tool missing its
 /// description disappears; the rest of the file is still analyzed). Required top-level keys
 /// get placeholders since the schema already reported them.
+///
+/// The copy is made without the rejected nodes (a 1 MB list under an unknown key is never
+/// copied) and each round deserializes from a reference, so no round copies the document.
 fn salvage(value: &Value, failed: &[String]) -> Option<WorkflowFile> {
-    let mut pruned = value.clone();
-    for pointer in failed {
-        remove_pointer(&mut pruned, pointer);
-    }
+    let failed: std::collections::HashSet<&str> = failed.iter().map(String::as_str).collect();
+    let mut pruned = pruned_copy(value, "", &failed);
     if let Value::Object(root) = &mut pruned {
         root.entry("version").or_insert(Value::from(1));
         root.entry("name").or_insert(Value::from("unnamed"));
@@ -98,7 +110,7 @@ fn salvage(value: &Value, failed: &[String]) -> Option<WorkflowFile> {
     }
     // Each round removes at least one node, so this ends; the bound is only a backstop.
     for _ in 0..64 {
-        let attempt = serde_path_to_error::deserialize::<_, WorkflowFile>(pruned.clone());
+        let attempt = serde_path_to_error::deserialize::<_, WorkflowFile>(&pruned);
         match attempt {
             Ok(file) => return Some(file),
             Err(e) => {
@@ -123,6 +135,45 @@ fn salvage(value: &Value, failed: &[String]) -> Option<WorkflowFile> {
         }
     }
     None
+}
+
+/// A copy of `value` (found at `pointer`) without the nodes at the `failed` pointers, as
+/// [`remove_pointer`] would leave it: entries of mappings go; an element of a list takes its
+/// whole list with it (removing one would shift its siblings' pointers).
+fn pruned_copy(value: &Value, pointer: &str, failed: &std::collections::HashSet<&str>) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter_map(|(key, child)| {
+                    let at = format!("{pointer}/{}", crate::yaml::escape_pointer(key));
+                    if failed.contains(at.as_str()) || is_failed_list(child, &at, failed) {
+                        return None;
+                    }
+                    Some((key.clone(), pruned_copy(child, &at, failed)))
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, child)| pruned_copy(child, &format!("{pointer}/{i}"), failed))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Whether `value` (at `pointer`) is a list that one of its elements — or of the elements of
+/// lists nested in it — failed.
+fn is_failed_list(value: &Value, pointer: &str, failed: &std::collections::HashSet<&str>) -> bool {
+    let Value::Array(items) = value else {
+        return false;
+    };
+    items.iter().enumerate().any(|(i, item)| {
+        let at = format!("{pointer}/{i}");
+        failed.contains(at.as_str()) || is_failed_list(item, &at, failed)
+    })
 }
 
 /// Removes the node at a JSON pointer when its parent is a mapping. Array elements are left in

@@ -128,7 +128,12 @@ pub fn did_you_mean<'a>(
 ) -> Option<&'a str> {
     // An edit distance up to a third of the word: catches `max_step`, `opneai`, `versoin`
     // without claiming `max_iterations` was meant to be `max_steps`.
-    let limit = (word.chars().count() / 3).max(1);
+    let length = word.chars().count();
+    // No long word is a typo of a name; comparing one would cost length × candidates.
+    if length > 64 {
+        return None;
+    }
+    let limit = (length / 3).max(1);
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(word, c), c))

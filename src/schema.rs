@@ -113,7 +113,7 @@ fn describe(
                     section_of(key),
                 ) {
                     (None, Some(section)) if pointer.matches('/').count() <= 1 => {
-                        format!("`{key}` belongs under `{section}`, not here")
+                        format!("`{}` belongs under `{section}`, not here", clip(key))
                     }
                     _ => suggestion(key, &allowed),
                 };
@@ -121,7 +121,7 @@ fn describe(
                     Diagnostic::new(
                         Kind::UnknownKey,
                         doc.key_span(&child),
-                        format!("unknown key `{key}` in {what}"),
+                        format!("unknown key `{}` in {what}", clip(key)),
                     )
                     .label("not a known key")
                     .help(help),
@@ -171,8 +171,8 @@ fn describe(
                 .collect();
             let got = instance
                 .as_str()
-                .map(|s| format!("`{s}`"))
-                .unwrap_or_else(|| instance.to_string());
+                .map(|s| format!("`{}`", clip(s)))
+                .unwrap_or_else(|| shown(instance));
             let help = match instance.as_str() {
                 Some(s) => suggestion(s, &options),
                 None => suggestion("", &options),
@@ -200,7 +200,7 @@ fn describe(
                 Diagnostic::new(
                     Kind::InvalidDuration,
                     doc.value_span(&pointer),
-                    format!("{instance} is not a duration"),
+                    format!("{} is not a duration", shown(instance)),
                 )
                 .label("expected a duration")
                 .help("write a number and a unit: `500ms`, `90s`, `2m` or `1h`"),
@@ -212,7 +212,7 @@ fn describe(
                 Diagnostic::new(
                     Kind::Schema,
                     doc.value_span(&pointer),
-                    format!("{instance} is not a valid value for {what}"),
+                    format!("{} is not a valid value for {what}", shown(instance)),
                 )
                 .label("does not match the required pattern")
                 .help(format!("it must match `{pattern}`")),
@@ -220,11 +220,12 @@ fn describe(
             failed.push(pointer);
         }
         ValidationErrorKind::PropertyNames { error: inner } => {
-            let name = inner.instance().as_str().unwrap_or_default().to_string();
-            let child = format!("{pointer}/{}", escape_pointer(&name));
+            let full = inner.instance().as_str().unwrap_or_default().to_string();
+            let child = format!("{pointer}/{}", escape_pointer(&full));
+            let name = clip(&full);
             let rule = match inner.kind() {
                 ValidationErrorKind::Pattern { pattern } => format!("names must match `{pattern}`"),
-                _ => inner.to_string(),
+                _ => clip(&inner.to_string()),
             };
             diags.push(
                 Diagnostic::new(
@@ -316,7 +317,7 @@ fn describe(
                     doc.value_span(&pointer),
                     format!("{what} must be {expected_value}"),
                 )
-                .label(format!("found {instance}"))
+                .label(format!("found {}", shown(instance)))
                 .help(if pointer == "/version" {
                     "this pe reads format version 1"
                 } else {
@@ -336,6 +337,20 @@ fn describe(
             );
             failed.push(pointer);
         }
+        ValidationErrorKind::MaxItems { limit } => {
+            diags.push(
+                Diagnostic::new(
+                    Kind::OutOfRange,
+                    doc.value_span(&pointer),
+                    format!(
+                        "{what} has {} items; at most {limit} are allowed",
+                        instance.as_array().map_or(0, Vec::len)
+                    ),
+                )
+                .label("too many items"),
+            );
+            failed.push(pointer);
+        }
         ValidationErrorKind::MinLength { .. } => {
             diags.push(
                 Diagnostic::new(
@@ -352,13 +367,28 @@ fn describe(
                 Diagnostic::new(
                     Kind::Schema,
                     doc.value_span(&pointer),
-                    format!("{what}: {error}"),
+                    format!("{what}: {}", clip(&error.to_string())),
                 )
                 .label("invalid"),
             );
             failed.push(pointer);
         }
     }
+}
+
+/// A message that may quote the offending value, cut to a readable length: the value can
+/// be a megabyte long.
+fn clip(text: &str) -> String {
+    const MAX: usize = 200;
+    match text.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+/// A scalar as quoted in a message, cut like [`clip`].
+fn shown(value: &Value) -> String {
+    clip(&value.to_string())
 }
 
 fn out_of_range(
@@ -373,7 +403,7 @@ fn out_of_range(
         Diagnostic::new(
             Kind::OutOfRange,
             doc.value_span(pointer),
-            format!("{what} is {instance}, but must be {bound}"),
+            format!("{what} is {}, but must be {bound}", shown(instance)),
         )
         .label("out of range"),
     );

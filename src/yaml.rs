@@ -20,6 +20,10 @@ use serde_json::{Map, Number, Value};
 use crate::diagnostic::{Diagnostic, Kind};
 use crate::source::{Source, Span};
 
+mod spans;
+
+use spans::SpanTree;
+
 /// Nodes that aliases may copy into a document, all aliases together. Workflows use
 /// aliases to share a few settings; a file that needs more is an attack, not a workflow.
 pub const MAX_ALIAS_NODES: usize = 100_000;
@@ -37,17 +41,18 @@ pub struct NodeSpans {
     pub value: Span,
 }
 
-/// A parsed YAML document: its value and a pointer → span index.
+/// A parsed YAML document: its value and where each of its nodes is.
 #[derive(Debug, Default)]
 pub struct Document {
-    spans: HashMap<String, NodeSpans>,
+    spans: SpanTree,
     pub value: Value,
 }
 
 impl Document {
     /// Spans of the node at a JSON pointer (`""` is the root).
     pub fn spans(&self, pointer: &str) -> Option<NodeSpans> {
-        self.spans.get(pointer).copied()
+        let (spans, exact) = self.spans.nearest(pointer);
+        exact.then_some(spans)
     }
 
     /// The best span to underline for a node: its value, falling back to the nearest
@@ -64,16 +69,7 @@ impl Document {
     }
 
     fn nearest(&self, pointer: &str) -> NodeSpans {
-        let mut p = pointer;
-        loop {
-            if let Some(s) = self.spans.get(p) {
-                return *s;
-            }
-            match p.rfind('/') {
-                Some(i) => p = &p[..i],
-                None => return self.spans.get("").copied().unwrap_or_default(),
-            }
-        }
+        self.spans.nearest(pointer).0
     }
 }
 
@@ -158,9 +154,10 @@ struct Anchored {
     value: Value,
 }
 
-/// A node as built: its value, span, size in nodes and height.
+/// A node as built: its value, span, id in the span tree, size in nodes and height.
 struct Built {
     height: usize,
+    id: u32,
     nodes: usize,
     span: Span,
     value: Value,
@@ -205,9 +202,10 @@ impl<'s> Builder<'s, '_> {
                     if matches!(event, Event::DocumentEnd) {
                         continue;
                     }
-                    let built = self.node(event, span2, String::new(), None)?;
+                    let built = self.node(event, span2, None)?;
                     let vspan = built.span;
                     if documents == 1 {
+                        self.doc.spans.set_root(built.id);
                         self.doc.value = built.value;
                     } else {
                         self.diags.push(
@@ -227,14 +225,9 @@ impl<'s> Builder<'s, '_> {
         }
     }
 
-    /// Builds the node that starts with `event`, recording its span under `pointer`.
-    fn node(
-        &mut self,
-        event: Event<'s>,
-        span: YamlSpan,
-        pointer: String,
-        key: Option<Span>,
-    ) -> Result<Built, Stop> {
+    /// Builds the node that starts with `event` (introduced by the mapping key at `key`),
+    /// recording its spans.
+    fn node(&mut self, event: Event<'s>, span: YamlSpan, key: Option<Span>) -> Result<Built, Stop> {
         let start = self.span(span);
         if matches!(event, Event::SequenceStart(..) | Event::MappingStart(..))
             && self.depth >= MAX_DEPTH
@@ -247,7 +240,7 @@ impl<'s> Builder<'s, '_> {
             ));
         }
         self.depth += 1;
-        let built = self.node_at_depth(event, start, pointer, key);
+        let built = self.node_at_depth(event, start, key);
         self.depth -= 1;
         built
     }
@@ -256,10 +249,10 @@ impl<'s> Builder<'s, '_> {
         &mut self,
         event: Event<'s>,
         start: Span,
-        pointer: String,
         key: Option<Span>,
     ) -> Result<Built, Stop> {
-        let (built, anchor) = match event {
+        let id = self.doc.spans.leaf(key, start);
+        let (mut built, anchor) = match event {
             Event::Scalar(text, style, anchor, tag) => {
                 let value = self.scalar(&text, style, tag.as_deref(), start);
                 (Built::leaf(value, start), anchor)
@@ -267,6 +260,7 @@ impl<'s> Builder<'s, '_> {
             Event::SequenceStart(anchor, tag) => {
                 self.reject_tag(tag.as_deref(), start);
                 let mut items = Vec::new();
+                let mut ids = Vec::new();
                 let mut end = start.end();
                 let (mut nodes, mut height) = (1, 1);
                 loop {
@@ -275,16 +269,18 @@ impl<'s> Builder<'s, '_> {
                         end = end.max(self.span(sp).end());
                         break;
                     }
-                    let child = format!("{pointer}/{}", items.len());
-                    let item = self.node(ev, sp, child, None)?;
+                    let item = self.node(ev, sp, None)?;
                     end = end.max(item.span.end());
                     nodes += item.nodes;
                     height = height.max(item.height + 1);
+                    ids.push(item.id);
                     items.push(item.value);
                 }
+                self.doc.spans.sequence(id, &ids);
                 let span = Span::new(start.offset, end - start.offset);
                 let built = Built {
                     height,
+                    id,
                     nodes,
                     span,
                     value: Value::Array(items),
@@ -293,7 +289,7 @@ impl<'s> Builder<'s, '_> {
             }
             Event::MappingStart(anchor, tag) => {
                 self.reject_tag(tag.as_deref(), start);
-                let mut built = self.mapping(&pointer)?;
+                let mut built = self.mapping(id)?;
                 let end = built.span.end().max(start.end());
                 built.span = Span::new(start.offset, end - start.offset);
                 (built, anchor)
@@ -301,6 +297,7 @@ impl<'s> Builder<'s, '_> {
             Event::Alias(id) => (self.alias(id, start)?, 0),
             _ => (Built::leaf(Value::Null, start), 0),
         };
+        built.id = id;
         if anchor != 0 {
             let anchored = Anchored {
                 height: built.height,
@@ -309,13 +306,7 @@ impl<'s> Builder<'s, '_> {
             };
             self.anchors.insert(anchor, anchored);
         }
-        self.doc.spans.insert(
-            pointer,
-            NodeSpans {
-                key,
-                value: built.span,
-            },
-        );
+        self.doc.spans.set(id, key, built.span);
         Ok(built)
     }
 
@@ -346,15 +337,17 @@ impl<'s> Builder<'s, '_> {
         let value = anchored.value.clone();
         Ok(Built {
             height,
+            id: 0,
             nodes,
             span: at,
             value,
         })
     }
 
-    /// Reads a mapping's entries up to its end; its span ends with the last entry.
-    fn mapping(&mut self, pointer: &str) -> Result<Built, Stop> {
+    /// Reads the entries of mapping `id` up to its end; its span ends with the last entry.
+    fn mapping(&mut self, id: u32) -> Result<Built, Stop> {
         let mut map = Map::new();
+        let mut children: Vec<(Box<str>, u32)> = Vec::new();
         let mut key_spans: HashMap<String, Span> = HashMap::new();
         let mut end = 0;
         let (mut nodes, mut height) = (1, 1);
@@ -366,7 +359,7 @@ impl<'s> Builder<'s, '_> {
                 Event::Scalar(text, ..) => text.into_owned(),
                 other => {
                     // A complex key: consume it, report, and skip its value.
-                    let whole = self.node(other, sp, format!("{pointer}/?"), None)?.span;
+                    let whole = self.node(other, sp, None)?.span;
                     self.diags.push(
                         Diagnostic::new(
                             Kind::YamlUnsupported,
@@ -376,11 +369,10 @@ impl<'s> Builder<'s, '_> {
                         .label("complex key"),
                     );
                     let (ev, sp) = self.next()?;
-                    self.node(ev, sp, format!("{pointer}/?"), None)?;
+                    self.node(ev, sp, None)?;
                     continue;
                 }
             };
-            let child = format!("{pointer}/{}", escape_pointer(&key));
             let (ev, sp) = self.next()?;
             if let Some(first) = key_spans.get(&key) {
                 let (line, col) = self.source.line_col(first.offset);
@@ -395,22 +387,24 @@ impl<'s> Builder<'s, '_> {
                         "`{key}` is first defined at line {line}, column {col}; remove one of them"
                     )),
                 );
-                // Keep the first definition and its spans; still walk the duplicate.
-                let shadow = format!("{pointer}/\u{0}dup");
-                let vspan = self.node(ev, sp, shadow.clone(), Some(key_span))?.span;
-                self.doc.spans.remove(&shadow);
+                // Keep the first definition and its spans; still walk the duplicate (its
+                // spans are recorded but unreachable).
+                let vspan = self.node(ev, sp, Some(key_span))?.span;
                 end = end.max(vspan.end());
                 continue;
             }
-            let entry = self.node(ev, sp, child, Some(key_span))?;
+            let entry = self.node(ev, sp, Some(key_span))?;
+            children.push((key.as_str().into(), entry.id));
             end = end.max(entry.span.end()).max(key_span.end());
             nodes += entry.nodes;
             height = height.max(entry.height + 1);
             key_spans.insert(key.clone(), key_span);
             map.insert(key, entry.value);
         }
+        self.doc.spans.mapping(id, children);
         Ok(Built {
             height,
+            id,
             nodes,
             span: Span::new(0, end),
             value: Value::Object(map),
@@ -477,6 +471,7 @@ impl Built {
     fn leaf(value: Value, span: Span) -> Built {
         Built {
             height: 1,
+            id: 0,
             nodes: 1,
             span,
             value,
