@@ -7,7 +7,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::analyze;
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Bounded, Diagnostic, DiagnosticSink, Kind};
 use crate::error::Error;
 use crate::schema;
 use crate::source::Source;
@@ -32,37 +32,29 @@ pub struct Checked {
 
 /// Checks a source that is already in memory.
 pub fn check_source(source: &Source) -> Checked {
-    let mut diags = Vec::new();
+    let mut diags = Bounded::new(MAX_DIAGNOSTICS);
     let doc = yaml::parse(source, &mut diags);
     // Nothing after a syntax error or a passed loader limit is trustworthy (or cheap).
-    let syntax_failed = diags.iter().any(|d| {
-        matches!(
-            d.kind,
-            crate::diagnostic::Kind::YamlSyntax | crate::diagnostic::Kind::YamlLimit
-        )
-    });
+    let syntax_failed = diags.has(Kind::YamlSyntax) || diags.has(Kind::YamlLimit);
     let mut workflow = None;
     if !syntax_failed {
         let failed = schema::validate(&doc, &mut diags);
         // Analyze what the schema accepted, so a typo in one place does not hide a broken
         // reference in another: drop failing nodes that have defaults, then try the types.
         if let Some(file) = salvage(&doc.value, &failed) {
-            let clean = diags.is_empty();
+            let clean = diags.pushed() == 0;
             let analyzed = analyze::analyze(file, &doc, source, &mut diags);
             if clean {
                 workflow = analyzed;
             }
         }
     }
-    diags.sort_by_key(|d| (d.span.offset, d.kind));
-    diags.dedup();
-    if !diags.is_empty() {
+    let (diagnostics, omitted) = diags.finish();
+    if !diagnostics.is_empty() {
         workflow = None;
     }
-    let omitted = diags.len().saturating_sub(MAX_DIAGNOSTICS);
-    diags.truncate(MAX_DIAGNOSTICS);
     Checked {
-        diagnostics: diags,
+        diagnostics,
         omitted,
         workflow,
     }

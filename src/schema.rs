@@ -12,7 +12,7 @@ use jsonschema::error::ValidationErrorKind;
 use jsonschema::{ValidationError, Validator};
 use serde_json::Value;
 
-use crate::diagnostic::{Diagnostic, Kind, suggestion};
+use crate::diagnostic::{Diagnostic, DiagnosticSink, Kind, suggestion};
 use crate::yaml::{Document, escape_pointer};
 
 /// The published schema, byte for byte.
@@ -33,7 +33,7 @@ fn validator() -> &'static Validator {
 
 /// Validates `doc` against the workflow schema, pushing one diagnostic per problem.
 /// Returns the pointers of nodes that failed, so the caller can prune them before analysis.
-pub fn validate(doc: &Document, diags: &mut Vec<Diagnostic>) -> Vec<String> {
+pub fn validate(doc: &Document, diags: &mut dyn DiagnosticSink) -> Vec<String> {
     let mut failed = Vec::new();
     for error in validator().iter_errors(&doc.value) {
         describe(doc, &error, diags, &mut failed);
@@ -70,8 +70,21 @@ pub struct UserSchemaProblem {
     pub pointer: String,
 }
 
+/// Values an embedded schema (an input, tool parameters, output schema) may hold. Compiling
+/// one costs memory per value (a regex per `pattern`); no real tool needs thousands.
+pub const MAX_USER_SCHEMA_VALUES: usize = 5_000;
+
 /// Checks that `schema` (an input, tool parameters or output schema) is valid JSON Schema.
 pub fn check_user_schema(schema: &Value) -> Result<(), UserSchemaProblem> {
+    let values = count_values(schema, MAX_USER_SCHEMA_VALUES + 1);
+    if values > MAX_USER_SCHEMA_VALUES {
+        return Err(UserSchemaProblem {
+            message: format!(
+                "the schema holds more than {MAX_USER_SCHEMA_VALUES} values; split the tool or simplify its arguments"
+            ),
+            pointer: String::new(),
+        });
+    }
     if let Err(e) = jsonschema::draft202012::meta::validate(schema) {
         let pointer = e.instance_path().as_str().to_string();
         let message = if pointer.ends_with("/type") {
@@ -92,10 +105,28 @@ pub fn check_user_schema(schema: &Value) -> Result<(), UserSchemaProblem> {
         })
 }
 
+/// How many values `value` holds, counting up to `stop` at most.
+fn count_values(value: &Value, stop: usize) -> usize {
+    let mut count = 0;
+    let mut pending = vec![value];
+    while let Some(v) = pending.pop() {
+        count += 1;
+        if count >= stop {
+            break;
+        }
+        match v {
+            Value::Array(items) => pending.extend(items),
+            Value::Object(map) => pending.extend(map.values()),
+            _ => {}
+        }
+    }
+    count
+}
+
 fn describe(
     doc: &Document,
     error: &ValidationError<'_>,
-    diags: &mut Vec<Diagnostic>,
+    diags: &mut dyn DiagnosticSink,
     failed: &mut Vec<String>,
 ) {
     let pointer = error.instance_path().as_str().to_string();
@@ -351,6 +382,20 @@ fn describe(
             );
             failed.push(pointer);
         }
+        ValidationErrorKind::MaxProperties { limit } => {
+            diags.push(
+                Diagnostic::new(
+                    Kind::OutOfRange,
+                    doc.key_span(&pointer),
+                    format!(
+                        "{what} has {} entries; at most {limit} are allowed",
+                        instance.as_object().map_or(0, serde_json::Map::len)
+                    ),
+                )
+                .label("too many entries"),
+            );
+            failed.push(pointer);
+        }
         ValidationErrorKind::MinLength { .. } => {
             diags.push(
                 Diagnostic::new(
@@ -396,7 +441,7 @@ fn out_of_range(
     pointer: &str,
     instance: &Value,
     bound: &str,
-    diags: &mut Vec<Diagnostic>,
+    diags: &mut dyn DiagnosticSink,
 ) {
     let what = describe_location(pointer);
     diags.push(

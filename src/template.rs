@@ -256,25 +256,25 @@ pub fn inspect(text: &str) -> Result<Inspection, TemplateError> {
     let compiled = get_compiled_template(&tmpl);
     let mut state = env.empty_state();
     let mut unknown: Vec<UnknownName> = Vec::new();
+    // Each name is probed once (a template may use thousands).
+    let mut probed: std::collections::HashSet<(bool, &str)> = std::collections::HashSet::new();
     for instructions in std::iter::once(&compiled.instructions).chain(compiled.blocks.values()) {
         let mut index = 0;
         while let Some(instruction) = instructions.get(index) {
             let found = match instruction {
-                Instruction::ApplyFilter(name, ..) => {
+                Instruction::ApplyFilter(name, ..) if probed.insert((true, name)) => {
                     let probe = state.apply_filter(name, &[]);
                     matches!(probe, Err(e) if e.kind() == ErrorKind::UnknownFilter)
                         .then_some((NameKind::Filter, *name))
                 }
-                Instruction::PerformTest(name, ..) => {
+                Instruction::PerformTest(name, ..) if probed.insert((false, name)) => {
                     let probe = state.perform_test(name, &[]);
                     matches!(probe, Err(e) if e.kind() == ErrorKind::UnknownTest)
                         .then_some((NameKind::Test, *name))
                 }
                 _ => None,
             };
-            if let Some((kind, name)) = found
-                && !unknown.iter().any(|u| u.kind == kind && u.name == name)
-            {
+            if let Some((kind, name)) = found {
                 unknown.push(UnknownName {
                     kind,
                     name: name.to_string(),

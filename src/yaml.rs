@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span as YamlSpan, Tag};
 use serde_json::{Map, Number, Value};
 
-use crate::diagnostic::{Diagnostic, Kind};
+use crate::diagnostic::{Diagnostic, DiagnosticSink, Kind};
 use crate::source::{Source, Span};
 
 mod spans;
@@ -80,7 +80,7 @@ pub fn escape_pointer(segment: &str) -> String {
 
 /// Parses `source`. Problems are pushed into `diags`; the returned document holds whatever
 /// could be built (an empty document after a syntax error, since nothing after it is trustworthy).
-pub fn parse(source: &Source, diags: &mut Vec<Diagnostic>) -> Document {
+pub fn parse(source: &Source, diags: &mut dyn DiagnosticSink) -> Document {
     let mut builder = Builder {
         aliased: 0,
         anchors: HashMap::new(),
@@ -127,7 +127,7 @@ struct Builder<'s, 'd> {
     anchors: HashMap<usize, Anchored>,
     /// Nesting level of the node being built (the document's root is at 1).
     depth: usize,
-    diags: &'d mut Vec<Diagnostic>,
+    diags: &'d mut dyn DiagnosticSink,
     doc: Document,
     events: Parser<'s, saphyr_parser::StrInput<'s>>,
     source: &'s Source,
@@ -277,6 +277,9 @@ impl<'s> Builder<'s, '_> {
                     items.push(item.value);
                 }
                 self.doc.spans.sequence(id, &ids);
+                // A vector starts with room for four values (288 bytes): without this, a
+                // file of many one-item lists costs four times what it holds.
+                items.shrink_to_fit();
                 let span = Span::new(start.offset, end - start.offset);
                 let built = Built {
                     height,

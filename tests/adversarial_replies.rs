@@ -3,7 +3,9 @@
 //! prompts, memory or the journal (finding 5, engine side), malformed replies end the run
 //! with an error and never a panic, and a tool that never returns cannot hang the run
 //! (finding 8). Every run stays under 100 MB and a few seconds; request sizes are read from
-//! the cassette `--record` writes, which holds what each model was sent.
+//! the cassette `--record` writes, which holds what each model was sent. Models get a
+//! `max_tokens` far above every reply, so the scripted provider never cuts one: what the
+//! engine does with the whole of it is under test.
 
 mod adversarial_support;
 
@@ -44,7 +46,7 @@ fn a_huge_invalid_plan_gets_bounded_re_asks() {
         "version: 1
 name: big-plan
 task: Plan something.
-models: {default: scripted/replies.json}
+models: {default: {model: scripted/replies.json, max_tokens: 10000000}}
 tools:
   work: {description: Work., mock: done}
 ",
@@ -86,7 +88,7 @@ fn huge_invalid_revisions_are_quoted_not_resent() {
         "version: 1
 name: big-revision
 task: Do a then b.
-models: {default: scripted/replies.json}
+models: {default: {model: scripted/replies.json, max_tokens: 10000000}}
 tools:
   work:
     description: Work.
@@ -130,7 +132,7 @@ fn a_huge_reply_does_not_balloon_prompts_memory_or_the_journal() {
         "version: 1
 name: big-reply
 task: Report.
-models: {default: scripted/replies.json}
+models: {default: {model: scripted/replies.json, max_tokens: 10000000}}
 plan:
   steps: [{id: a, description: Report everything}, {id: b, description: Summarize a, depends_on: [a]}]
 replan: {when: never}
@@ -187,7 +189,7 @@ fn malformed_replies_end_the_run_with_an_error_never_a_panic() {
         "version: 1
 name: garbage
 task: Plan.
-models: {default: scripted/replies.json}
+models: {default: {model: scripted/replies.json, max_tokens: 10000000}}
 tools:
   work: {description: Work., parameters: {type: object, properties: {n: {type: integer}}}, mock: done}
 plan: {max_attempts: 4}
@@ -235,7 +237,7 @@ fn a_tool_that_never_returns_cannot_hang_the_run() {
         "version: 1
 name: hang
 task: Wait.
-models: {default: scripted/replies.json}
+models: {default: {model: scripted/replies.json, max_tokens: 10000000}}
 tools:
   wait: {description: Wait forever., command: [sleep, '30']}
 plan:

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use indexmap::IndexMap;
 use serde_json::json;
 
-use crate::diagnostic::{Diagnostic, Kind, suggestion};
+use crate::diagnostic::{Diagnostic, DiagnosticSink, Kind, suggestion};
 use crate::duration::Duration;
 use crate::schema::check_user_schema;
 use crate::source::Source;
@@ -29,7 +29,7 @@ pub use plan::find_cycle;
 pub use templates::{undefined_in, vars};
 
 struct Analyzer<'a> {
-    diags: &'a mut Vec<Diagnostic>,
+    diags: &'a mut dyn DiagnosticSink,
     doc: &'a Document,
     file: &'a WorkflowFile,
     source: &'a Source,
@@ -40,9 +40,9 @@ pub fn analyze(
     file: WorkflowFile,
     doc: &Document,
     source: &Source,
-    diags: &mut Vec<Diagnostic>,
+    diags: &mut dyn DiagnosticSink,
 ) -> Option<Workflow> {
-    let before = diags.len();
+    let before = diags.pushed();
     let mut a = Analyzer {
         diags,
         doc,
@@ -56,7 +56,7 @@ pub fn analyze(
     a.fixed_plan();
     a.output();
     a.tests();
-    if diags.len() > before {
+    if diags.pushed() > before {
         return None;
     }
     let dir = source.dir().to_path_buf();

@@ -49,6 +49,9 @@ pub mod vars {
     }
 }
 
+/// Problems reported per template before the rest are only counted.
+const MAX_TEMPLATE_PROBLEMS: usize = 20;
+
 impl Analyzer<'_> {
     pub(super) fn mock_templates(
         &mut self,
@@ -162,17 +165,30 @@ impl Analyzer<'_> {
             }
             Err(TemplateError::Render { .. }) => return,
         };
+        // A template can name thousands of unknown things; locating each costs a search of
+        // the file, so the first few are reported and the rest counted.
+        let mut left = MAX_TEMPLATE_PROBLEMS;
+        let mut omitted: Option<(Kind, usize)> = None;
+        let mut omit = |kind: Kind| {
+            let entry = omitted.get_or_insert((kind, 0));
+            entry.1 += 1;
+        };
         for unknown in &inspection.unknown {
+            let (kind, what, known) = match unknown.kind {
+                NameKind::Filter => (Kind::UnknownFilter, "filter", template::FILTERS),
+                NameKind::Test => (Kind::UnknownTest, "test", template::TESTS),
+            };
+            if left == 0 {
+                omit(kind);
+                continue;
+            }
+            left -= 1;
             let at = self.locate_in_template(span, text, unknown.offset, None);
             let at = match self.source.text.get(at.offset..) {
                 Some(rest) if rest.starts_with(unknown.name.as_str()) => {
                     Span::new(at.offset, unknown.name.len())
                 }
                 _ => at,
-            };
-            let (kind, what, known) = match unknown.kind {
-                NameKind::Filter => (Kind::UnknownFilter, "filter", template::FILTERS),
-                NameKind::Test => (Kind::UnknownTest, "test", template::TESTS),
             };
             self.push(
                 Diagnostic::new(kind, at, format!("unknown {what} `{}`", unknown.name))
@@ -185,6 +201,11 @@ impl Analyzer<'_> {
             let root = parts.next().unwrap_or_default();
             let field = parts.next();
             if !allowed.contains(&root) {
+                if left == 0 {
+                    omit(Kind::UndefinedVariable);
+                    continue;
+                }
+                left -= 1;
                 let at = self.find_in(span, &var);
                 self.push(
                     Diagnostic::new(
@@ -215,6 +236,11 @@ impl Analyzer<'_> {
                 _ => continue,
             };
             if !declared.contains(&field) {
+                if left == 0 {
+                    omit(Kind::UndefinedVariable);
+                    continue;
+                }
+                left -= 1;
                 let at = self.find_in(span, &format!("{root}.{field}"));
                 let what = if root == "inputs" {
                     "input"
@@ -243,6 +269,22 @@ impl Analyzer<'_> {
                     .help(help),
                 );
             }
+        }
+        if let Some((kind, n)) = omitted {
+            self.push(
+                Diagnostic::new(
+                    kind,
+                    Span::new(span.offset, 0),
+                    format!(
+                        "this template has {n} more unknown filter, test or variable name{}",
+                        if n == 1 { "" } else { "s" }
+                    ),
+                )
+                .label("more problems in this template")
+                .help(format!(
+                    "the first {MAX_TEMPLATE_PROBLEMS} of its problems are reported; fix them and check again"
+                )),
+            );
         }
     }
 

@@ -1,0 +1,242 @@
+//! Adversarial: workflow files written by someone else (a pull request checked by `pe check`
+//! in CI). YAML bombs stop at once with a located error (finding 3), and no file up to
+//! 1 MB — whatever its shape — makes `pe check` take more than a few seconds (under a second
+//! for the release build: `benches/check.rs`) or 100 MB.
+
+mod adversarial_support;
+
+use adversarial_support::{Case, Measured, excerpt, measure, pe};
+use serde_json::{Value, json};
+
+const MB: usize = 1_000_000;
+
+/// `pe check --format json FILE` on `text`, measured; returns the run and its document.
+fn check(text: &str) -> (Measured, Value) {
+    let case = Case::new(text);
+    let run = measure(pe(
+        case.dir.path(),
+        &["check", "--format", "json", "workflow.yaml"],
+    ));
+    let doc = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", excerpt(&run.stdout)));
+    (run, doc)
+}
+
+/// `(code, line, column)` of each reported diagnostic.
+fn located(doc: &Value) -> Vec<(String, u64, u64)> {
+    doc["files"][0]["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["code"].as_str().unwrap().to_string(),
+                d["line"].as_u64().unwrap(),
+                d["column"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The ten-line file of the finding: seven levels of aliases, ten copies each (10^7 values).
+fn billion_laughs(levels: usize) -> String {
+    let mut text = String::from(
+        "version: 1\nname: laughs\ntask: t\nx-0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+    );
+    for i in 1..=levels {
+        let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+        text.push_str(&format!("x-{i}: &a{i} [{refs}]\n"));
+    }
+    text
+}
+
+#[test]
+fn yaml_bombs_stop_at_once_with_a_located_error() {
+    for levels in [7, 8, 12] {
+        let (run, doc) = check(&billion_laughs(levels));
+        run.within_bounds(&format!("a bomb of {levels} levels"));
+        assert!(run.elapsed.as_millis() < 2_000, "{:?}", run.elapsed);
+        assert_eq!(run.code, Some(3));
+        // x-4 copies x-3 (1,111 values) ten times: the 91st copy passes 100,000.
+        assert_eq!(located(&doc), [("pe::yaml-limit".to_string(), 8, 46)]);
+        assert_eq!(
+            doc["files"][0]["diagnostics"][0]["message"],
+            json!("aliases copy more than 100000 values in this file")
+        );
+    }
+    // Aliases of aliases that nest instead of multiplying.
+    let mut deep = String::from("version: 1\nname: deep\ntask: t\nx-0: &a0 [1]\n");
+    for i in 1..=200 {
+        deep.push_str(&format!("x-{i}: &a{i} [*a{}]\n", i - 1));
+    }
+    let (run, doc) = check(&deep);
+    run.within_bounds("nested aliases");
+    assert_eq!(located(&doc), [("pe::yaml-limit".to_string(), 130, 15)]);
+}
+
+/// Files of about 1 MB in the shapes that cost the checker most.
+fn hostile_shapes() -> Vec<(&'static str, String)> {
+    let head = "version: 1\nname: shape\ntask: t\n";
+    let fill = |n: usize, f: &dyn Fn(usize) -> String| (0..n).map(f).collect::<String>();
+    vec![
+        (
+            "a list of 500,000 numbers",
+            format!("{head}x-big: [{}]\n", vec!["0"; MB / 2 - 20].join(",")),
+        ),
+        (
+            "60,000 small mappings",
+            format!(
+                "{head}x-items:\n{}",
+                fill(MB / 16, &|i| format!("  - {{a: {i}}}\n"))
+            ),
+        ),
+        (
+            "4,000 lists nested 120 deep",
+            format!(
+                "{head}x-d:\n{}",
+                fill(MB / 245, &|_| format!(
+                    "  - {}{}\n",
+                    "[".repeat(120),
+                    "]".repeat(120)
+                ))
+            ),
+        ),
+        (
+            "110,000 unknown keys",
+            format!("{head}{}", fill(MB / 9, &|i| format!("k{i}: 1\n"))),
+        ),
+        (
+            "125,000 duplicate keys",
+            format!("{head}{}", fill(MB / 8, &|_| "task: t\n".to_string())),
+        ),
+        (
+            "one line of 1 MB",
+            format!(
+                "version: 1\nname: shape\ntask: '{}{{{{ nope }}}}'\n",
+                "a".repeat(MB - 60)
+            ),
+        ),
+        (
+            "80,000 undefined variables in one template",
+            format!(
+                "version: 1\nname: shape\ntask: '{}'\n",
+                fill(MB / 12, &|i| format!("{{{{ v{i} }}}}"))
+            ),
+        ),
+        (
+            "40,000 unknown filters in one template",
+            format!(
+                "version: 1\nname: shape\ninputs: {{x: {{type: string, default: a}}}}\ntask: '{}'\n",
+                fill(MB / 24, &|i| format!("{{{{ inputs.x | f{i} }}}}"))
+            ),
+        ),
+        (
+            "a fixed plan of 20,000 steps in one cycle",
+            format!(
+                "{head}plan:\n  steps:\n{}",
+                fill(MB / 50, &|i| format!(
+                    "    - {{id: s{i}, description: d, depends_on: [s{}]}}\n",
+                    (i + 1) % (MB / 50)
+                ))
+            ),
+        ),
+        (
+            "5,500 tools with templates",
+            format!(
+                "{head}inputs: {{x: {{type: string, default: a}}}}\ntools:\n{}",
+                fill(MB / 170, &|i| format!(
+                    "  t{i}:\n    description: Tool {i}.\n    parameters: {{type: object, properties: {{v: {{type: string}}}}}}\n    command: [echo, '{{{{ args.v | upper }}}}', '{{{{ inputs.x }}}}']\n"
+                ))
+            ),
+        ),
+        (
+            "900 tools with valid templates and schemas",
+            format!(
+                "{head}inputs: {{x: {{type: string, default: a}}}}\ntools:\n{}",
+                fill(900, &|i| format!(
+                    "  t{i}:\n    description: Tool {i}.\n    parameters: {{type: object, properties: {{{}}}}}\n    command: [echo, '{{{{ args.p0 | upper }}}}', '{{{{ inputs.x }}}}']\n",
+                    (0..40)
+                        .map(|j| format!("p{j}: {{type: string, pattern: '^[a-z]+$'}}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            ),
+        ),
+        (
+            "an input schema of 23,000 properties",
+            format!(
+                "{head}inputs:\n  x:\n    type: object\n    properties:\n{}",
+                fill(MB / 50, &|i| format!(
+                    "      p{i}: {{type: string, pattern: '^a+$', default: aaa}}\n"
+                ))
+            ),
+        ),
+        (
+            "15,000 tests",
+            format!(
+                "{head}tests:\n{}",
+                fill(MB / 64, &|i| format!(
+                    "  - {{name: t{i}, tools: {{nope{i}: x}}, expect: {{status: completed}}}}\n"
+                ))
+            ),
+        ),
+        (
+            "aliases at the limit",
+            format!(
+                "{head}x-a: &a [1,2,3,4,5,6,7,8,9]\nx-b: [{}]\n",
+                vec!["*a"; 9_900].join(",")
+            ),
+        ),
+    ]
+}
+
+#[test]
+fn any_file_up_to_1_mb_is_checked_within_bounds() {
+    for (shape, text) in hostile_shapes() {
+        assert!(text.len() <= 1_200_000, "{shape}: {} bytes", text.len());
+        let (run, doc) = check(&text);
+        run.within_bounds(shape);
+        assert!(
+            matches!(run.code, Some(0 | 3)),
+            "{shape}: {:?}\n{}",
+            run.code,
+            excerpt(&run.stderr)
+        );
+        let shown = doc["files"][0]["diagnostics"]
+            .as_array()
+            .map_or(0, Vec::len);
+        assert!(shown <= 100, "{shape}: {shown} diagnostics");
+        assert!(
+            run.stdout.len() < 200_000,
+            "{shape}: {} bytes of output",
+            run.stdout.len()
+        );
+        eprintln!(
+            "{shape}: {:.2} s, {} MB, {shown} diagnostics shown, {} omitted",
+            run.elapsed.as_secs_f64(),
+            run.peak_rss_bytes / (1024 * 1024),
+            doc["files"][0]["omitted"]
+        );
+    }
+}
+
+#[test]
+fn human_output_stays_short_for_a_file_of_a_hundred_thousand_problems() {
+    let text = format!(
+        "version: 1\nname: shape\ntask: t\n{}",
+        (0..100_000)
+            .map(|i| format!("k{i}: 1\n"))
+            .collect::<String>()
+    );
+    let case = Case::new(&text);
+    let run = measure(pe(case.dir.path(), &["check", "workflow.yaml"]));
+    run.within_bounds("human output");
+    assert_eq!(run.code, Some(3));
+    assert!(run.stderr.len() < 100_000, "{} bytes", run.stderr.len());
+    assert!(
+        run.stderr
+            .ends_with("workflow.yaml: 100000 problems (the first 100 are shown)\n"),
+        "{}",
+        &run.stderr[run.stderr.len().saturating_sub(300)..]
+    );
+}
