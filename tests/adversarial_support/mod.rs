@@ -13,6 +13,8 @@
 
 #![allow(dead_code)]
 
+pub mod shapes;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
