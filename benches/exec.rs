@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use pe::engine::{self, EventSink, RunConfig};
+use pe::engine::{self, EventSink, RunConfig, SinkFailed};
 use pe::run::event::{Event, EventKind};
 use pe::run::journal::Journal;
 use pe::run::redact::Redactor;
@@ -145,11 +145,12 @@ struct CountingSink {
 }
 
 impl EventSink for CountingSink {
-    fn record(&self, event: &Event) {
+    fn record(&self, event: &Event) -> Result<(), SinkFailed> {
         self.events.fetch_add(1, Ordering::Relaxed);
         if matches!(event.kind, EventKind::LlmCall { .. }) {
             self.llm_calls.fetch_add(1, Ordering::Relaxed);
         }
+        Ok(())
     }
 }
 
@@ -221,10 +222,15 @@ fn run_in_process(
 /// Counts events and passes them on to the journal writer.
 struct Tee(Arc<CountingSink>, pe::run::writer::WriterHandle);
 
+#[async_trait::async_trait]
 impl EventSink for Tee {
-    fn record(&self, event: &Event) {
-        self.0.record(event);
-        self.1.record(event);
+    fn record(&self, event: &Event) -> Result<(), SinkFailed> {
+        self.0.record(event)?;
+        EventSink::record(&self.1, event)
+    }
+
+    async fn durable(&self, seq: u64) -> Result<(), SinkFailed> {
+        EventSink::durable(&self.1, seq).await
     }
 }
 

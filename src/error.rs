@@ -78,6 +78,19 @@ pub enum Error {
     Store {
         source: crate::run::journal::JournalError,
     },
+    /// Occurs when the run store fails while a run is going: the run stops at once, before
+    /// anything else happens unrecorded, and stays unfinished in the store.
+    #[error(
+        "run {run} stopped: {source}; nothing ran after that. Fix the run store, then `pe resume {run}`"
+    )]
+    JournalFailed {
+        run: String,
+        source: crate::engine::JournalHalt,
+    },
+    /// Occurs when `pe resume` (or a second `pe exec` of the same run) names a run that
+    /// another live process is running.
+    #[error("run {run} is being run by {holder}; wait for it to end (or stop it) before resuming")]
+    RunBusy { holder: String, run: String },
     /// Occurs when `pe resume` is asked to continue a run that awaits approval, with
     /// neither `--approve` nor `--reject` and no terminal to ask on.
     #[error(
@@ -144,7 +157,8 @@ impl Error {
             | Error::NothingToReject { .. }
             | Error::WorkflowChanged { .. } => exit::USAGE,
             Error::AwaitingApproval { .. } => exit::APPROVAL,
-            Error::Drift { .. } => exit::RUN_FAILED,
+            Error::Drift { .. } | Error::JournalFailed { .. } => exit::RUN_FAILED,
+            Error::RunBusy { .. } => exit::USAGE,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod diagnostic;
+pub mod digest;
 pub mod duration;
 pub mod engine;
 pub mod error;

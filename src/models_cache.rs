@@ -300,7 +300,7 @@ fn fetch_into(
     out.flush()
         .map_err(|e| io_error("cannot write", &partial, &e))?;
     drop(out);
-    let actual = hex(&hasher.finalize());
+    let actual = crate::digest::hex(&hasher.finalize());
     if actual != entry.sha256 {
         return Err(ModelsError::Checksum {
             actual,
@@ -426,11 +426,7 @@ pub fn sha256_file(path: &Path) -> Result<String, ModelsError> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hex(&hasher.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Ok(crate::digest::hex(&hasher.finalize()))
 }
 
 #[cfg(test)]

@@ -36,7 +36,10 @@ fn max_llm_calls_refuses_the_call_beyond_the_limit() {
     let case = Case::new(&workflow("{max_llm_calls: 3}", ""), REPLIES);
     let run = case.exec(&[]);
     assert_eq!((run.code, run.status()), (4, "budget_exhausted"));
-    assert_eq!(run.reason(), "budget.max_llm_calls (3) reached");
+    assert_eq!(
+        run.reason(),
+        "budget.max_llm_calls (3) reached: 3 used, the next call needs 1"
+    );
     assert_eq!(
         run.steps(),
         steps(&[("a", "succeeded"), ("b", "succeeded"), ("c", "succeeded")])
@@ -61,7 +64,7 @@ fn max_tokens_counts_the_next_calls_estimate() {
     assert_eq!(run.status(), "budget_exhausted");
     assert_eq!(
         run.reason(),
-        "budget exhausted: budget.max_tokens (50) reached: 40 used, the next call needs 20"
+        "budget.max_tokens (50) reached: 40 used, the next call needs 20"
     );
     assert_eq!(
         run.steps(),
@@ -86,7 +89,7 @@ fn max_cost_usd_uses_declared_prices() {
     assert_eq!(run.status(), "budget_exhausted");
     assert_eq!(
         run.reason(),
-        "budget exhausted: budget.max_cost_usd ($50) reached: $40.000000 spent, the next call needs $20.000000"
+        "budget.max_cost_usd ($50) reached: $40.000000 spent, the next call needs $20.000000"
     );
     assert_eq!(run.doc["usage"]["cost_usd"], 40.0);
 }
@@ -101,7 +104,7 @@ fn per_role_limits_apply_to_their_role() {
     assert_eq!(run.status(), "budget_exhausted");
     assert_eq!(
         run.reason(),
-        "budget exhausted: budget.per_role.executor.max_llm_calls (2) reached"
+        "budget.per_role.executor.max_llm_calls (2) reached: 2 used, the next call needs 1"
     );
     assert_eq!(case.events_of("budget_exhausted")[0]["role"], "executor");
 }

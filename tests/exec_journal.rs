@@ -67,6 +67,7 @@ fn the_json_result_is_the_fold_of_the_journal() {
             "plan_approved",
             "step_started",
             "llm_call",
+            "tool_started",
             "tool_call",
             "llm_call",
             "step_finished",
@@ -83,7 +84,7 @@ fn the_json_result_is_the_fold_of_the_journal() {
         ]
     );
     let seqs: Vec<_> = shown.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
-    assert_eq!(seqs, (1..=18).collect::<Vec<_>>());
+    assert_eq!(seqs, (1..=19).collect::<Vec<_>>());
 }
 
 #[test]
@@ -99,7 +100,7 @@ fn a_torn_last_event_is_dropped_with_a_warning() {
             &id,
             next,
             "step_started",
-            r#"{"seq":19,"at":"2026-11-03T12:0"#,
+            &format!(r#"{{"seq":{next},"at":"2026-11-03T12:0"#),
         )
         .unwrap();
     let out = case.pe().args(["show", &id, "--json"]).output().unwrap();
@@ -107,7 +108,7 @@ fn a_torn_last_event_is_dropped_with_a_warning() {
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
         format!(
-            "warning: the last event of run {id} (#19) was incompletely written and is ignored\n"
+            "warning: the last event of run {id} (#{next}) was incompletely written and is ignored\n"
         )
     );
     let lines = String::from_utf8(out.stdout).unwrap().lines().count();
@@ -156,9 +157,9 @@ plan: {steps: [{id: first, description: quick}, {id: slow, description: wait, de
     let last = events.last().unwrap();
     assert_eq!(
         (last["type"].as_str(), last["step"].as_str()),
-        (Some("llm_call"), Some("slow"))
+        (Some("tool_started"), Some("slow"))
     );
-    assert_eq!(events.len(), 8);
+    assert_eq!(events.len(), 9);
     let runs = case.pe().args(["runs", "--json"]).output().unwrap();
     let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
     assert_eq!(runs["runs"][0]["status"], "unfinished");

@@ -145,43 +145,54 @@ async fn anthropic_runs_complete_through_the_same_faults() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_step_timeout_during_a_hung_request_leaves_no_budget_reserved() {
-    let mut faults = vec![Fault::None; 100];
-    faults[0] = Fault::Hang;
-    let fake = FakeLlm::start(
-        Wire::OpenAi,
-        Behaviour {
-            faults,
-            ..Behaviour::default()
-        },
-    )
-    .await;
-    // The first executor request hangs; the step times out and is retried. Its three calls
-    // (tool turn, final answer, synthesizer) fit max_llm_calls only if the dropped call's
-    // reservation was released.
-    let models = format!(
-        "providers:\n  slow: {{kind: openai, base_url: '{}/v1', timeout: 20s}}\nmodels: {{default: slow/m}}",
-        fake.uri()
-    );
-    let extra = r#"execute: {step_timeout: 1s}
-replan: {when: never, on_step_failure: {retries: 1, then: skip}}
-budget: {max_llm_calls: 3}"#;
-    let workflow = workflow(&models, extra).replace(
-        "plan: {parallel: true, max_concurrency: 4}",
-        "plan: {steps: [{id: a, description: Look up a}]}",
-    );
-    let case = Case::new(&workflow, "");
-    let run = exec(&case, &[], &[]);
-    assert_eq!(
-        (run.code, run.status()),
-        (0, "completed"),
-        "{}",
-        run.reason()
-    );
-    assert_eq!(run.step("a")["attempts"], 2);
-    assert_eq!(run.step("a")["result"], "value of a + value of a2");
-    assert_eq!(run.doc["usage"]["llm_calls"], 3);
-    assert_eq!(fake.violations(), Vec::<String>::new());
+async fn a_call_cut_off_by_a_step_timeout_counts_against_the_budget_as_estimated() {
+    // The first executor request hangs; the step times out and is retried. The cut call may
+    // have used tokens, so it is recorded (estimated) and counts: with `max_llm_calls: 3`
+    // the retry's three calls (tool turn, final answer, synthesizer) no longer fit, with 4
+    // they do — and no reservation outlives the dropped call.
+    for (limit, want) in [(3, (4, "budget_exhausted")), (4, (0, "completed"))] {
+        let mut faults = vec![Fault::None; 100];
+        faults[0] = Fault::Hang;
+        let fake = FakeLlm::start(
+            Wire::OpenAi,
+            Behaviour {
+                faults,
+                ..Behaviour::default()
+            },
+        )
+        .await;
+        let models = format!(
+            "providers:\n  slow: {{kind: openai, base_url: '{}/v1', timeout: 20s}}\nmodels: {{default: slow/m}}",
+            fake.uri()
+        );
+        let extra = format!(
+            "execute: {{step_timeout: 1s}}\nreplan: {{when: never, on_step_failure: {{retries: 1, then: skip}}}}\nbudget: {{max_llm_calls: {limit}}}"
+        );
+        let workflow = workflow(&models, &extra).replace(
+            "plan: {parallel: true, max_concurrency: 4}",
+            "plan: {steps: [{id: a, description: Look up a}]}",
+        );
+        let case = Case::new(&workflow, "");
+        let run = exec(&case, &[], &[]);
+        assert_eq!((run.code, run.status()), want, "{}", run.reason());
+        let cut: Vec<Value> = case
+            .events_of("llm_call")
+            .into_iter()
+            .filter(|c| c["estimated"] == true)
+            .map(|c| c["error"].clone())
+            .collect();
+        assert_eq!(
+            cut,
+            ["cancelled before the model answered (a timeout); usage estimated"]
+        );
+        if want.1 == "completed" {
+            assert_eq!(run.step("a")["attempts"], 2);
+            assert_eq!(run.step("a")["result"], "value of a + value of a2");
+            assert_eq!(run.doc["usage"]["llm_calls"], 4);
+            assert_eq!(run.doc["usage"]["requests"], 4);
+        }
+        assert_eq!(fake.violations(), Vec::<String>::new());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -209,7 +220,7 @@ async fn when_every_attempt_fails_the_call_fails_and_the_engine_policy_applies()
         (
             1,
             "failed",
-            "the planner gave no valid plan in 2 attempts; last problem: busy gave no usable answer for model `m` after 2 attempts: HTTP 503 Service Unavailable: overloaded"
+            "the planner's model failed: busy gave no usable answer for model `m` after 2 attempts: HTTP 503 Service Unavailable: overloaded"
         )
     );
     // Two planner calls (the engine re-asks), two HTTP attempts each.

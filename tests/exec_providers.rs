@@ -24,7 +24,7 @@ fn keyed() -> Behaviour {
 }
 
 fn usage(calls: u64, cost: f64) -> Value {
-    json!({"cost_usd": cost, "input_tokens": 100 * calls, "llm_calls": calls, "output_tokens": 10 * calls})
+    json!({"cost_usd": cost, "input_tokens": 100 * calls, "llm_calls": calls, "output_tokens": 10 * calls, "requests": calls})
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -112,7 +112,8 @@ async fn anthropic_runs_a_whole_workflow_with_a_forced_tool_for_the_plan() {
     assert_eq!(fake.violations(), Vec::<String>::new());
     let planner = &fake.requests()[0];
     assert_eq!(planner["model"], "claude-sonnet-4-5");
-    assert_eq!(planner["max_tokens"], 4096);
+    // No `max_tokens` in the workflow: the planner's default output cap.
+    assert_eq!(planner["max_tokens"], 2048);
     assert_eq!(planner["tools"][0]["name"], "plan");
     assert_eq!(
         planner["tool_choice"],

@@ -3,6 +3,7 @@
 mod exec_support;
 
 use exec_support::{Case, steps};
+use serde_json::json;
 
 /// ci → smoke → deploy → verify, with `replan:` settings spliced in.
 fn workflow(replan: &str) -> String {
@@ -87,7 +88,16 @@ fn continue_keeps_going_without_the_failed_steps_dependents() {
     let extra = "replanner:\n  - {json: {decision: continue}}\n";
     let case = Case::new(&workflow("{}"), &replies(true, extra));
     let run = case.exec(&[]);
-    assert_eq!(run.status(), "completed");
+    // `continue` keeps the remaining steps but does not accept the failure: the run fails.
+    assert_eq!(
+        (run.code, run.status(), run.reason(), &run.doc["cause"]),
+        (
+            1,
+            "failed",
+            "step `smoke` failed: smoke red",
+            &json!("steps_failed")
+        )
+    );
     assert_eq!(
         run.steps(),
         steps(&[
@@ -283,7 +293,8 @@ replanner:
 "#;
     let case = Case::new(&workflow("{}"), &replies(true, extra));
     let run = case.exec(&[]);
-    assert_eq!(run.status(), "completed", "{}", run.stderr);
+    // The valid decision, `continue`, leaves the failure standing.
+    assert_eq!(run.status(), "failed", "{}", run.stderr);
     let decisions: Vec<_> = case
         .events_of("replanned")
         .iter()

@@ -56,8 +56,12 @@ fn timeline(journal: &[Value]) -> Vec<String> {
             let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
             match s("type").as_str() {
                 "llm_call" => format!("llm_call:{}", s("role")),
+                "tool_started" => format!("tool_started:{}", s("name")),
                 "tool_call" => format!("tool_call:{}:{}", s("name"), s("outcome")),
                 "step_started" => format!("step_started:{}", s("step")),
+                "step_finished" if e.get("then").is_some() => {
+                    format!("step_finished:{}:{}:{}", s("step"), s("status"), s("then"))
+                }
                 "step_finished" => format!("step_finished:{}:{}", s("step"), s("status")),
                 "replanned" => format!("replanned:{}", s("decision")),
                 "run_finished" => format!("run_finished:{}", s("status")),
@@ -92,6 +96,7 @@ fn gate(step: &str, tool: &str) -> Vec<String> {
     vec![
         format!("step_started:{step}"),
         "llm_call:executor".into(),
+        format!("tool_started:{tool}"),
         format!("tool_call:{tool}:ok"),
         "llm_call:executor".into(),
         format!("step_finished:{step}:succeeded"),
@@ -165,8 +170,9 @@ fn version_1_4_3_fails_smoke_then_a_fix_step_is_inserted_and_the_release_complet
         [
             "step_started:smoke",
             "llm_call:executor",
+            "tool_started:smoke_test",
             "tool_call:smoke_test:error",
-            "step_finished:smoke:failed",
+            "step_finished:smoke:failed:replan",
             "llm_call:replanner",
             "replanned:revise",
         ]
@@ -223,8 +229,9 @@ fn version_1_5_0_fails_verification_and_the_run_aborts() {
         [
             "step_started:verify",
             "llm_call:executor",
+            "tool_started:verify",
             "tool_call:verify:error",
-            "step_finished:verify:failed",
+            "step_finished:verify:failed:replan",
             "llm_call:replanner",
             "replanned:abort",
             "run_finished:aborted",

@@ -25,7 +25,7 @@ tools:
     parameters: {type: object, properties: {step: {type: string}}, required: [step]}
     # Logs each invocation; the work of step b always fails; `gate` may block until a
     # file named `open` exists (the outside-kill test).
-    command: [sh, -c, 'printf "%s\n" "$0" >> calls.log; if [ -e gate ]; then while [ ! -e open ]; do sleep 0.02; done; fi; [ "$0" != b ] || { echo "b is broken" >&2; exit 3; }; printf "did %s" "$0"', '{{ args.step }}']
+    command: [sh, -c, 'printf "%s\n" "$0" >> calls.log; printf "%s %s\n" "$0" "$PE_IDEMPOTENCY_KEY" >> keys.log; while [ -e gate ] && [ ! -e open ]; do sleep 0.02; done; [ "$0" != b ] || { echo "b is broken" >&2; exit 3; }; printf "did %s" "$0"', '{{ args.step }}']
     on_error: fail_step
 execute: {context: none}
 replan: {when: on_failure, on_step_failure: {retries: 0, then: replan}, max_replans: 1}
@@ -146,7 +146,7 @@ fn label(e: &Value) -> String {
     let s = |k: &str| e[k].as_str().unwrap_or("").to_string();
     match s("type").as_str() {
         "llm_call" => format!("llm_call:{}", s("role")),
-        "step_started" | "step_finished" | "tool_call" => {
+        "step_started" | "step_finished" | "tool_started" | "tool_call" => {
             format!("{}:{}{}", s("type"), s("step"), s("status"))
         }
         t => t.to_string(),
@@ -266,11 +266,14 @@ fn a_run_killed_from_outside_while_a_tool_blocks_resumes_and_retries_that_step()
     assert_eq!(status.signal(), Some(9));
     let journal = dir.journal();
     let labels: Vec<String> = journal.iter().map(label).collect();
+    // The tool that was running is in the journal as started, not ended: its side effects
+    // may have happened.
     assert_eq!(
-        labels[labels.len() - 2..],
+        labels[labels.len() - 3..],
         [
             "step_started:a".to_string(),
-            "llm_call:executor".to_string()
+            "llm_call:executor".to_string(),
+            "tool_started:a".to_string()
         ]
     );
 
@@ -297,6 +300,19 @@ fn a_run_killed_from_outside_while_a_tool_blocks_resumes_and_retries_that_step()
         .collect();
     assert_eq!(resumed.len(), 1);
     assert_eq!(resumed[0]["retried"], serde_json::json!(["a"]));
+    // The repeated call of a carried the same idempotency key as the killed one, so a
+    // side-effecting script can tell it is a repeat; other calls have keys of their own.
+    let keys = std::fs::read_to_string(dir.path().join("keys.log")).unwrap();
+    let keys: Vec<(&str, &str)> = keys.lines().map(|l| l.split_once(' ').unwrap()).collect();
+    assert_eq!(keys.len(), 5);
+    assert_eq!(keys[0].0, "a");
+    assert_eq!(keys[0], keys[1]);
+    assert!(
+        keys[1].1.starts_with("pe-") && keys[1].1.len() == 35,
+        "{keys:?}"
+    );
+    let distinct: std::collections::HashSet<&str> = keys[1..].iter().map(|k| k.1).collect();
+    assert_eq!(distinct.len(), 4);
 }
 
 #[test]

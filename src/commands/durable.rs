@@ -4,8 +4,6 @@
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
-
 use crate::engine::approval::{Approver, Headless};
 use crate::engine::{self, RunConfig};
 use crate::error::{Error, exit};
@@ -14,6 +12,7 @@ use crate::render::progress::Progress;
 use crate::render::result::{document, output_text, plan_text};
 use crate::run::event::Event;
 use crate::run::journal::Journal;
+use crate::run::lease::{Holder, LeaseError};
 use crate::run::state::RunState;
 use crate::run::writer::Writer;
 use crate::spec::RunStatus;
@@ -25,9 +24,7 @@ const CRASH_AFTER_EVENT: &str = "PE_TEST_CRASH_AFTER_EVENT";
 
 /// `sha256:<hex>` of a file's bytes (recorded in `run_started`).
 pub fn sha256(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    format!("sha256:{}", crate::digest::sha256_hex(bytes))
 }
 
 /// Who approves plans: the terminal when stdin and stderr are one, else nobody (the run
@@ -44,9 +41,12 @@ pub fn approver() -> Arc<dyn Approver> {
 /// until every event is written. `prior` are the events already in the journal.
 pub fn run_journaled(
     config: RunConfig,
-    journal: Journal,
+    mut journal: Journal,
     prior: &[Event],
 ) -> Result<RunState, Error> {
+    let me = Holder::me();
+    take_lease(&mut journal, &config.run_id, &me)?;
+    let run_id = config.run_id.clone();
     let mut progress = Progress::new(std::io::stderr().is_terminal());
     for event in prior {
         progress.remember(event);
@@ -78,10 +78,26 @@ pub fn run_journaled(
     drop(runtime);
     let written = writer.finish();
     let state = result?;
-    if let Err(source) = written {
-        return Err(Error::Store { source });
+    match written {
+        Ok(mut journal) => {
+            // A lease left behind is taken over once this process is gone; giving it back
+            // now only saves the next process the check.
+            let _ = journal.release_lease(&run_id, &me);
+            Ok(state)
+        }
+        Err(source) => Err(Error::Store { source }),
     }
-    Ok(state)
+}
+
+/// Takes the lease of a run for this process, or names the live process that holds it.
+pub fn take_lease(journal: &mut Journal, run: &str, me: &Holder) -> Result<(), Error> {
+    journal.acquire_lease(run, me).map_err(|e| match e {
+        LeaseError::Busy { .. } => Error::RunBusy {
+            holder: e.to_string(),
+            run: run.to_string(),
+        },
+        LeaseError::Store(source) => Error::Store { source },
+    })
 }
 
 /// Prints the result on stdout and returns the exit code of the run's status.

@@ -12,13 +12,14 @@ use serde_json::Value;
 
 use crate::check::load_workflow;
 use crate::cli::ResumeArgs;
-use crate::commands::durable::{approver, print_result, run_journaled, sha256};
+use crate::commands::durable::{approver, print_result, run_journaled, sha256, take_lease};
 use crate::commands::exec::{open_run, redactor, store_dir};
 use crate::engine::approval::{Approver, PlanProposal, Review};
 use crate::engine::{self, RunConfig};
 use crate::error::Error;
 use crate::model::{apply_overrides, connect_all};
 use crate::run::inputs;
+use crate::run::lease::Holder;
 use crate::run::state::RunState;
 use crate::spec::RunStatus;
 use crate::tool::Toolbox;
@@ -35,7 +36,13 @@ impl Approver for Rejector {
 
 pub fn run(args: &ResumeArgs) -> Result<u8, Error> {
     let store = store_dir(args.store.as_deref());
-    let (mut journal, id, read) = open_run(&store, &args.run)?;
+    let (mut journal, id, _) = open_run(&store, &args.run)?;
+    // One process at a time drives a run: take it (or be told who has it) before reading
+    // where it stands, so the state checked below is not changing under us.
+    take_lease(&mut journal, &id, &Holder::me())?;
+    let read = journal
+        .events(&id)
+        .map_err(|source| Error::Store { source })?;
     if let Some(seq) = read.dropped_torn {
         let _ = writeln!(
             std::io::stderr().lock(),
@@ -55,9 +62,6 @@ pub fn run(args: &ResumeArgs) -> Result<u8, Error> {
             status: status.as_str().to_string(),
         });
     }
-    if args.reject && !state.approval_pending {
-        return Err(Error::NothingToReject { run: id });
-    }
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     if awaiting && !args.approve && !args.reject && !interactive {
         return Err(Error::AwaitingApproval { run: id });
@@ -65,6 +69,13 @@ pub fn run(args: &ResumeArgs) -> Result<u8, Error> {
 
     let path = PathBuf::from(&state.path);
     let workflow = Arc::new(load_workflow(&path)?);
+    // Only a plan someone must decide on can be rejected: one the run stopped to wait for,
+    // or a revision of a workflow that approves plans.
+    let decision_due =
+        state.approval_pending && (state.approval_requested || workflow.file.plan.approve);
+    if args.reject && !decision_due {
+        return Err(Error::NothingToReject { run: id });
+    }
     let now = std::fs::read(&path).ok().map(|b| sha256(&b));
     if !args.force
         && let Some(then) = &state.workflow_sha256

@@ -76,7 +76,7 @@ fn detail(event: &crate::run::event::Event) -> String {
         } => format!("  {step} · {name}: ok ({duration_ms}ms)"),
         EventKind::BudgetExhausted {
             limit, used, max, ..
-        } => format!("budget exhausted: {limit} ({used} of {max})"),
+        } => format!("budget exhausted: {} ({used} of {max})", limit.as_str()),
         other => other.name().to_string(),
     }
 }

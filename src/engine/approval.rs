@@ -7,8 +7,8 @@
 use crate::engine::Stop;
 use crate::engine::context::Ctx;
 use crate::engine::validate::{Rules, validate};
-use crate::run::event::EventKind;
-use crate::spec::{StepSpec, StepStatus};
+use crate::run::event::{EndCause, EventKind};
+use crate::spec::StepSpec;
 
 /// What a person is asked to approve.
 #[derive(Clone, Debug, PartialEq)]
@@ -70,49 +70,32 @@ impl Approver for Headless {
     }
 }
 
-/// Approves the first plan unless it already is: by policy when the workflow does not ask,
-/// else by the flag or the approver.
-pub async fn first_plan(ctx: &Ctx) -> Result<(), Stop> {
-    if ctx.recorder.with_state(|s| s.approved_by.is_some()) {
-        return Ok(());
-    }
-    if !ctx.workflow.file.plan.approve {
-        ctx.recorder.emit(EventKind::PlanApproved {
-            by: "policy".into(),
+/// Records the approval the run's state machine asks for: by policy when nobody needs to
+/// be asked, by the flag (`--yes`, `pe resume --approve`), or by the approver's answer.
+pub async fn approve(ctx: &Ctx, ask: bool) -> Result<(), Stop> {
+    let by = if !ask {
+        "policy"
+    } else if ctx.approve {
+        "flag"
+    } else {
+        return review(ctx).await;
+    };
+    ctx.recorder
+        .emit(EventKind::PlanApproved {
+            by: by.into(),
             steps: None,
-        });
-        return Ok(());
-    }
-    ask(ctx, None).await
+        })
+        .map_err(Stop::Journal)?;
+    Ok(())
 }
 
-/// Asks about the latest revision when the workflow wants plans approved and it is not yet.
-pub async fn revision(ctx: &Ctx) -> Result<(), Stop> {
-    let (pending, previous) = ctx
-        .recorder
-        .with_state(|s| (s.approval_pending, s.previous_plan.clone()));
-    if !ctx.workflow.file.plan.approve || !pending {
-        return Ok(());
-    }
-    ask(ctx, Some(previous)).await
-}
-
-async fn ask(ctx: &Ctx, previous: Option<Vec<StepSpec>>) -> Result<(), Stop> {
-    if ctx.approve {
-        ctx.recorder.emit(EventKind::PlanApproved {
-            by: "flag".into(),
-            steps: None,
-        });
-        return Ok(());
-    }
+async fn review(ctx: &Ctx) -> Result<(), Stop> {
+    let previous = ctx.recorder.with_state(|s| {
+        (s.approved_by.is_some() && !s.previous_plan.is_empty()).then(|| s.previous_plan.clone())
+    });
     let proposal = ctx.recorder.with_state(|s| PlanProposal {
         editable: s.pending().map(|r| r.spec.clone()).collect(),
-        kept: s
-            .steps
-            .values()
-            .filter(|r| r.status == StepStatus::Succeeded)
-            .map(|r| r.spec.id.clone())
-            .collect(),
+        kept: s.succeeded_ids(),
         max_steps: ctx.workflow.file.plan.max_steps,
         plan: s.steps.values().map(|r| r.spec.clone()).collect(),
         previous,
@@ -121,23 +104,25 @@ async fn ask(ctx: &Ctx, previous: Option<Vec<StepSpec>>) -> Result<(), Stop> {
     });
     let run_id = proposal.run_id.clone();
     let checked = proposal.clone();
+    let emit = |steps: Option<Vec<StepSpec>>| {
+        ctx.recorder
+            .emit(EventKind::PlanApproved {
+                by: "user".into(),
+                steps,
+            })
+            .map(|_| ())
+            .map_err(Stop::Journal)
+    };
     match ctx.approver.review(proposal).await {
-        Review::Approve => {
-            ctx.recorder.emit(EventKind::PlanApproved {
-                by: "user".into(),
-                steps: None,
-            });
-            Ok(())
-        }
+        Review::Approve => emit(None),
         Review::Edit(steps) => {
-            checked
-                .validate(&steps)
-                .map_err(|p| Stop::Failed(format!("the edited plan is not valid: {p}")))?;
-            ctx.recorder.emit(EventKind::PlanApproved {
-                by: "user".into(),
-                steps: Some(steps),
-            });
-            Ok(())
+            checked.validate(&steps).map_err(|p| {
+                Stop::failed(
+                    EndCause::PlanInvalid,
+                    format!("the edited plan is not valid: {p}"),
+                )
+            })?;
+            emit(Some(steps))
         }
         Review::Reject(reason) => Err(Stop::Rejected(
             reason.unwrap_or_else(|| "the plan was rejected".into()),

@@ -1,11 +1,12 @@
 //! Budgets: checked before every model call against what was spent plus what calls in
-//! flight have reserved plus what this call is estimated to need, so a limit is never
-//! exceeded — the call that would cross it is not made.
+//! flight have reserved plus the most this call can use — its input estimate and the output
+//! cap sent with it, times the requests the provider may make for it — so a limit is never
+//! exceeded: the call that could cross it is not made.
 
 use std::time::Duration;
 
 use crate::model::Usage;
-use crate::run::event::UsageTotals;
+use crate::run::event::{Limit, UsageTotals};
 use crate::spec::{BudgetSpec, Price, Role};
 
 /// Estimates of calls in flight (released when their `llm_call` event is recorded).
@@ -14,23 +15,41 @@ pub struct Reservations {
     pub totals: UsageTotals,
 }
 
+/// The most one call can use.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Need {
+    pub cost: f64,
+    /// Requests the provider may make for it (prompt-mode re-asks).
+    pub requests: u32,
+    /// Tokens over all those requests.
+    pub usage: Usage,
+}
+
 impl Reservations {
-    pub fn reserve(&mut self, role: Role, usage: Usage, cost: f64) {
-        self.totals
-            .add(role, usage.input_tokens, usage.output_tokens, cost);
+    pub fn reserve(&mut self, role: Role, need: &Need) {
+        self.totals.add(
+            role,
+            need.requests,
+            need.usage.input_tokens,
+            need.usage.output_tokens,
+            need.cost,
+        );
     }
 
-    pub fn release(&mut self, role: Role, usage: Usage, cost: f64) {
+    pub fn release(&mut self, role: Role, need: &Need) {
         let t = &mut self.totals;
+        let requests = u64::from(need.requests);
         t.llm_calls = t.llm_calls.saturating_sub(1);
-        t.input_tokens = t.input_tokens.saturating_sub(usage.input_tokens);
-        t.output_tokens = t.output_tokens.saturating_sub(usage.output_tokens);
-        t.cost_usd = (t.cost_usd - cost).max(0.0);
+        t.requests = t.requests.saturating_sub(requests);
+        t.input_tokens = t.input_tokens.saturating_sub(need.usage.input_tokens);
+        t.output_tokens = t.output_tokens.saturating_sub(need.usage.output_tokens);
+        t.cost_usd = (t.cost_usd - need.cost).max(0.0);
         if let Some(r) = t.per_role.get_mut(&role) {
             r.llm_calls = r.llm_calls.saturating_sub(1);
-            r.input_tokens = r.input_tokens.saturating_sub(usage.input_tokens);
-            r.output_tokens = r.output_tokens.saturating_sub(usage.output_tokens);
-            r.cost_usd = (r.cost_usd - cost).max(0.0);
+            r.requests = r.requests.saturating_sub(requests);
+            r.input_tokens = r.input_tokens.saturating_sub(need.usage.input_tokens);
+            r.output_tokens = r.output_tokens.saturating_sub(need.usage.output_tokens);
+            r.cost_usd = (r.cost_usd - need.cost).max(0.0);
         }
     }
 }
@@ -38,8 +57,7 @@ impl Reservations {
 /// A limit that stops the run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Exhausted {
-    /// `max_llm_calls`, `max_tokens`, `max_cost_usd` or `timeout`.
-    pub limit: &'static str,
+    pub limit: Limit,
     pub max: f64,
     /// What the refused call would have needed.
     pub needed: Option<f64>,
@@ -49,28 +67,11 @@ pub struct Exhausted {
 
 impl std::fmt::Display for Exhausted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let scope = match self.role {
-            Some(r) => format!("budget.per_role.{}.{}", r.as_str(), self.limit),
-            None => format!("budget.{}", self.limit),
-        };
-        match self.limit {
-            "timeout" => write!(f, "{scope} ({}s) reached", self.max),
-            "max_llm_calls" => write!(f, "{scope} ({}) reached", self.max),
-            "max_cost_usd" => write!(
-                f,
-                "{scope} (${}) reached: ${:.6} spent, the next call needs ${:.6}",
-                self.max,
-                self.used,
-                self.needed.unwrap_or(0.0)
-            ),
-            _ => write!(
-                f,
-                "{scope} ({}) reached: {} used, the next call needs {}",
-                self.max,
-                self.used,
-                self.needed.unwrap_or(0.0)
-            ),
-        }
+        f.write_str(
+            &self
+                .limit
+                .describe(self.role, self.max, self.used, self.needed),
+        )
     }
 }
 
@@ -83,21 +84,20 @@ pub fn cost(price: Option<Price>, usage: Usage) -> Option<f64> {
     })
 }
 
-/// Whether a call of `role` estimated at `need` (costing `need_cost`) fits every limit.
+/// Whether a call of `role` that may use `need` fits every limit.
 pub fn check(
     spec: &BudgetSpec,
     used: &UsageTotals,
     reserved: &UsageTotals,
     role: Role,
-    need: Usage,
-    need_cost: f64,
+    need: &Need,
     elapsed: Duration,
 ) -> Result<(), Exhausted> {
     if let Some(timeout) = spec.timeout
         && elapsed >= timeout.0
     {
         return Err(Exhausted {
-            limit: "timeout",
+            limit: Limit::Timeout,
             max: timeout.0.as_secs_f64(),
             needed: None,
             role: None,
@@ -110,11 +110,11 @@ pub fn check(
         tokens: spec.max_tokens,
     };
     let spent = Spent {
-        calls: used.llm_calls + reserved.llm_calls,
+        calls: used.requests + reserved.requests,
         cost: used.cost_usd + reserved.cost_usd,
         tokens: used.tokens() + reserved.tokens(),
     };
-    global.check(&spent, need, need_cost, None)?;
+    global.check(&spent, need, None)?;
     if let Some(rb) = spec.per_role.get(&role) {
         let (u, r) = (used.role(role), reserved.role(role));
         let limits = Limits {
@@ -123,11 +123,11 @@ pub fn check(
             tokens: rb.max_tokens,
         };
         let spent = Spent {
-            calls: u.llm_calls + r.llm_calls,
+            calls: u.requests + r.requests,
             cost: u.cost_usd + r.cost_usd,
             tokens: u.tokens() + r.tokens(),
         };
-        limits.check(&spent, need, need_cost, Some(role))?;
+        limits.check(&spent, need, Some(role))?;
     }
     Ok(())
 }
@@ -166,42 +166,37 @@ struct Spent {
 }
 
 impl Limits {
-    fn check(
-        &self,
-        spent: &Spent,
-        need: Usage,
-        need_cost: f64,
-        role: Option<Role>,
-    ) -> Result<(), Exhausted> {
+    fn check(&self, spent: &Spent, need: &Need, role: Option<Role>) -> Result<(), Exhausted> {
+        let requests = u64::from(need.requests);
         if let Some(max) = self.calls
-            && spent.calls + 1 > max
+            && spent.calls + requests > max
         {
             return Err(Exhausted {
-                limit: "max_llm_calls",
+                limit: Limit::MaxLlmCalls,
                 max: max as f64,
-                needed: Some(1.0),
+                needed: Some(requests as f64),
                 role,
                 used: spent.calls as f64,
             });
         }
         if let Some(max) = self.tokens
-            && spent.tokens + need.total() > max
+            && spent.tokens + need.usage.total() > max
         {
             return Err(Exhausted {
-                limit: "max_tokens",
+                limit: Limit::MaxTokens,
                 max: max as f64,
-                needed: Some(need.total() as f64),
+                needed: Some(need.usage.total() as f64),
                 role,
                 used: spent.tokens as f64,
             });
         }
         if let Some(max) = self.cost
-            && spent.cost + need_cost > max
+            && spent.cost + need.cost > max
         {
             return Err(Exhausted {
-                limit: "max_cost_usd",
+                limit: Limit::MaxCostUsd,
                 max,
-                needed: Some(need_cost),
+                needed: Some(need.cost),
                 role,
                 used: spent.cost,
             });
@@ -225,7 +220,7 @@ mod tests {
     #[test]
     fn each_limit_refuses_the_call_that_would_cross_it() {
         let mut used = UsageTotals::default();
-        used.add(Role::Executor, 40, 10, 0.4);
+        used.add(Role::Executor, 1, 40, 10, 0.4);
         let none = UsageTotals::default();
         let zero = Duration::ZERO;
         let spec = |f: fn(&mut BudgetSpec)| {
@@ -257,8 +252,13 @@ mod tests {
             ),
         ];
         for (i, (spec, need, need_cost, want)) in cases.into_iter().enumerate() {
-            let got = check(&spec, &used, &none, Role::Executor, need, need_cost, zero);
-            assert_eq!(got.err().map(|e| e.limit), want, "case {i}");
+            let need = Need {
+                cost: need_cost,
+                requests: 1,
+                usage: need,
+            };
+            let got = check(&spec, &used, &none, Role::Executor, &need, zero);
+            assert_eq!(got.err().map(|e| e.limit.as_str()), want, "case {i}");
         }
     }
 
@@ -272,22 +272,26 @@ mod tests {
                 ..RoleBudget::default()
             },
         );
+        let one = Need {
+            cost: 0.0,
+            requests: 1,
+            usage: usage(1, 1),
+        };
         let mut reserved = Reservations::default();
-        reserved.reserve(Role::Planner, usage(1, 1), 0.0);
+        reserved.reserve(Role::Planner, &one);
         let used = UsageTotals::default();
         let e = check(
             &s,
             &used,
             &reserved.totals,
             Role::Planner,
-            usage(1, 1),
-            0.0,
+            &one,
             Duration::ZERO,
         )
         .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "budget.per_role.planner.max_llm_calls (1) reached"
+            "budget.per_role.planner.max_llm_calls (1) reached: 1 used, the next call needs 1"
         );
         assert!(
             check(
@@ -295,21 +299,19 @@ mod tests {
                 &used,
                 &reserved.totals,
                 Role::Executor,
-                usage(1, 1),
-                0.0,
+                &one,
                 Duration::ZERO
             )
             .is_ok()
         );
-        reserved.release(Role::Planner, usage(1, 1), 0.0);
+        reserved.release(Role::Planner, &one);
         assert!(
             check(
                 &s,
                 &used,
                 &reserved.totals,
                 Role::Planner,
-                usage(1, 1),
-                0.0,
+                &one,
                 Duration::ZERO
             )
             .is_ok()
@@ -327,8 +329,7 @@ mod tests {
             &UsageTotals::default(),
             &UsageTotals::default(),
             Role::Planner,
-            usage(0, 0),
-            0.0,
+            &Need::default(),
             Duration::from_secs(2),
         )
         .unwrap_err();

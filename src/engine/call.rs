@@ -1,32 +1,39 @@
-//! One model call as the engine makes it: settings applied, the budget checked and reserved
-//! before, an `llm_retry` event for each failed attempt the provider retries, an `llm_call`
-//! event after (a `budget_exhausted` event instead when it does not fit).
+//! One model call as the engine makes it: settings applied, the output cap chosen, the
+//! budget checked and reserved before (input estimate plus the cap, for every request the
+//! provider may make), an `llm_retry` event for each failed attempt the provider retries, an
+//! `llm_call` event after with every answered request's usage — or, for a call cut off by a
+//! timeout, its reservation as an estimate. A `budget_exhausted` event instead when it does
+//! not fit; once a budget ran out no call is made at all.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Instant;
 
-use crate::engine::budget::{self, Exhausted};
-use crate::engine::context::Ctx;
+use tokio::time::Instant;
+
+use crate::engine::budget::{self, Exhausted, Need};
+use crate::engine::context::{Ctx, JournalHalt};
 use crate::model::retry::{AttemptObserver, RetryNote};
-use crate::model::{ModelError, ModelRequest, ModelResponse, Usage};
+use crate::model::{Model, ModelError, ModelRequest, ModelResponse, Usage};
 use crate::run::event::EventKind;
-use crate::spec::Role;
+use crate::spec::{Price, Role};
+
+/// An output cap smaller than this leaves no room for a useful answer: when the token budget
+/// cannot grant it, the call is refused as over budget rather than sent to be cut off.
+pub const MIN_OUTPUT_TOKENS: u64 = 32;
 
 /// Why a call gave no response.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CallError {
-    /// A budget limit refused the call; the run must end `budget_exhausted`.
+    /// Occurs when a budget limit refused the call (or an earlier one ran out): the run must
+    /// end `budget_exhausted`.
+    #[error("{0}")]
     Budget(Exhausted),
+    /// Occurs when the run store failed: nothing may happen unrecorded.
+    #[error("{0}")]
+    Journal(JournalHalt),
+    /// Occurs when the model failed (after the provider's own retries).
+    #[error("{0}")]
     Model(ModelError),
-}
-
-impl std::fmt::Display for CallError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CallError::Budget(e) => write!(f, "budget exhausted: {e}"),
-            CallError::Model(e) => e.fmt(f),
-        }
-    }
 }
 
 /// Calls the model of `role` (for an executor call, on behalf of `step`). The request's
@@ -37,6 +44,9 @@ pub async fn call_model(
     step: Option<&str>,
     request: &mut ModelRequest,
 ) -> Result<ModelResponse, CallError> {
+    if let Some(halt) = ctx.recorder.halted() {
+        return Err(CallError::Journal(halt));
+    }
     let (Some(model), Some(choice)) = (ctx.models.get(role), ctx.models.choices.get(&role)) else {
         return Err(CallError::Model(ModelError::Provider {
             message: format!("no model is connected for the {} role", role.as_str()),
@@ -49,49 +59,21 @@ pub async fn call_model(
     request.temperature = settings.temperature;
     request.top_p = settings.top_p;
     request.seed = settings.seed;
-    request.max_output_tokens = settings.max_tokens.map(u64::from);
-    let need = model.estimate(request);
-    let need_cost = budget::cost(settings.price, need).unwrap_or(0.0);
-    {
-        let mut ledger = ctx.recorder.ledger();
-        let spec = &ctx.workflow.file.budget;
-        let checked = budget::check(
-            spec,
-            &ledger.state.usage,
-            &ledger.reserved.totals,
-            role,
-            need,
-            need_cost,
-            ctx.started.elapsed(),
-        );
-        if let Err(hit) = checked {
-            if ledger.state.budget_exhausted.is_none() {
-                let kind = EventKind::BudgetExhausted {
-                    limit: hit.limit.to_string(),
-                    max: hit.max,
-                    role: hit.role,
-                    used: hit.used,
-                    needed: hit.needed,
-                };
-                ctx.recorder.emit_with(&mut ledger, kind);
-            }
-            return Err(CallError::Budget(hit));
-        }
-        if let Some(left) =
-            budget::tokens_left(spec, &ledger.state.usage, &ledger.reserved.totals, role)
-        {
-            let cap = left.saturating_sub(need.input_tokens);
-            request.max_output_tokens = Some(request.max_output_tokens.map_or(cap, |m| m.min(cap)));
-        }
-        ledger.reserved.reserve(role, need, need_cost);
-    }
+    request.max_output_tokens = Some(
+        settings
+            .max_tokens
+            .map_or_else(|| model.default_output_cap(role), u64::from),
+    );
+    let need = reserve(ctx, model.as_ref(), settings.price, role, request)?;
     // A step timeout can drop this future while the provider is still answering (or waiting
-    // to retry); the reservation must not outlive it.
-    let mut reservation = Reservation {
+    // to retry): the guard then records the call with its reservation as an estimate.
+    let mut guard = InFlight {
         ctx,
+        model: choice.reference(),
         need,
-        need_cost,
+        price: settings.price,
         role,
+        step,
         held: true,
     };
     let t0 = Instant::now();
@@ -100,6 +82,7 @@ pub async fn call_model(
         model: choice.reference(),
         retries: AtomicU32::new(0),
         role,
+        spent: Mutex::new(Spent::default()),
         step,
     };
     // Bounded before anything reads it: a huge reply must not balloon prompts or the journal.
@@ -108,41 +91,132 @@ pub async fn call_model(
         .await
         .map(crate::tool::carried::reply);
     let latency = t0.elapsed();
-    let usage = match &result {
-        Ok(r) => r.usage,
-        Err(_) => Usage::default(),
+    let spent = journal
+        .spent
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner());
+    let (usage, requests, estimated) = if spent.requests > 0 {
+        (spent.usage, spent.requests, spent.estimated)
+    } else {
+        match &result {
+            Ok(r) => (r.usage, 1, false),
+            Err(_) => (Usage::default(), 0, false),
+        }
     };
     let mut ledger = ctx.recorder.ledger();
-    ledger.reserved.release(role, need, need_cost);
-    reservation.held = false;
+    ledger.reserved.release(role, &need);
+    guard.held = false;
     let kind = EventKind::LlmCall {
         attempts: journal.retries.load(Ordering::Relaxed) + 1,
         cost_usd: budget::cost(settings.price, usage),
         error: result.as_ref().err().map(ToString::to_string),
+        estimated,
         input_tokens: usage.input_tokens,
         latency_ms: (latency.as_secs_f64() * 1e6).round() / 1e3,
         model: choice.reference(),
         output_tokens: usage.output_tokens,
+        requests,
         role,
         step: step.map(str::to_string),
     };
-    ctx.recorder.emit_with(&mut ledger, kind);
+    ctx.recorder
+        .emit_with(&mut ledger, kind)
+        .map_err(CallError::Journal)?;
     result.map_err(CallError::Model)
 }
 
-/// Journals the retries inside one call as `llm_retry` events, and counts them.
+/// Sizes the call to the budget (lowering the output cap when a token limit leaves less
+/// room) and reserves the most it can use; records `budget_exhausted` when it does not fit.
+fn reserve(
+    ctx: &Ctx,
+    model: &dyn Model,
+    price: Option<Price>,
+    role: Role,
+    request: &mut ModelRequest,
+) -> Result<Need, CallError> {
+    let requests = model.max_requests(request).max(1);
+    let mut ledger = ctx.recorder.ledger();
+    if let Some(hit) = &ledger.state.budget_exhausted {
+        // The run is ending: no more calls, even small ones.
+        return Err(CallError::Budget(Exhausted {
+            limit: hit.limit,
+            max: hit.max,
+            needed: None,
+            role: hit.role,
+            used: hit.used,
+        }));
+    }
+    let spec = &ctx.workflow.file.budget;
+    let mut estimate = model.estimate(request);
+    if let Some(left) =
+        budget::tokens_left(spec, &ledger.state.usage, &ledger.reserved.totals, role)
+    {
+        let room = left / u64::from(requests);
+        let cap = request.max_output_tokens.unwrap_or(0);
+        let fits = room.saturating_sub(estimate.input_tokens);
+        if estimate.total() > room && fits >= MIN_OUTPUT_TOKENS && fits < cap {
+            request.max_output_tokens = Some(fits);
+            estimate = model.estimate(request);
+        }
+    }
+    let usage = Usage {
+        input_tokens: estimate.input_tokens * u64::from(requests),
+        output_tokens: estimate.output_tokens * u64::from(requests),
+    };
+    let need = Need {
+        cost: budget::cost(price, usage).unwrap_or(0.0),
+        requests,
+        usage,
+    };
+    let checked = budget::check(
+        spec,
+        &ledger.state.usage,
+        &ledger.reserved.totals,
+        role,
+        &need,
+        ctx.started.elapsed(),
+    );
+    if let Err(hit) = checked {
+        let kind = EventKind::BudgetExhausted {
+            limit: hit.limit,
+            max: hit.max,
+            needed: hit.needed,
+            role: hit.role,
+            used: hit.used,
+        };
+        ctx.recorder
+            .emit_with(&mut ledger, kind)
+            .map_err(CallError::Journal)?;
+        return Err(CallError::Budget(hit));
+    }
+    ledger.reserved.reserve(role, &need);
+    Ok(need)
+}
+
+/// What the provider reported spending, request by request.
+#[derive(Default)]
+struct Spent {
+    estimated: bool,
+    requests: u32,
+    usage: Usage,
+}
+
+/// Journals the retries inside one call as `llm_retry` events, counts them, and adds up the
+/// usage of every request the provider reports.
 struct RetryJournal<'a> {
     ctx: &'a Ctx,
     model: String,
     retries: AtomicU32,
     role: Role,
+    spent: Mutex<Spent>,
     step: Option<&'a str>,
 }
 
 impl AttemptObserver for RetryJournal<'_> {
     fn retrying(&self, note: &RetryNote) {
         self.retries.fetch_add(1, Ordering::Relaxed);
-        self.ctx.recorder.emit(EventKind::LlmRetry {
+        // A store failure is latched by the recorder; the caller stops at its next event.
+        let _ = self.ctx.recorder.emit(EventKind::LlmRetry {
             attempt: note.attempt,
             delay_ms: u64::try_from(note.delay.as_millis()).unwrap_or(u64::MAX),
             error: note.error.clone(),
@@ -152,25 +226,50 @@ impl AttemptObserver for RetryJournal<'_> {
             step: self.step.map(str::to_string),
         });
     }
+
+    fn spent(&self, usage: Usage, estimated: bool) {
+        let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
+        spent.requests += 1;
+        spent.usage.input_tokens += usage.input_tokens;
+        spent.usage.output_tokens += usage.output_tokens;
+        spent.estimated |= estimated;
+    }
 }
 
-/// A budget reservation of a call in flight, released if the call is dropped before it
-/// ends (on the normal path it is released with the `llm_call` event, under one lock).
-struct Reservation<'a> {
+/// A call in flight. Dropped before it ends (a step timeout, the run's timeout), it records
+/// the call with its reservation as the estimated usage — the tokens may have been spent —
+/// and releases the reservation.
+struct InFlight<'a> {
     ctx: &'a Ctx,
     held: bool,
-    need: Usage,
-    need_cost: f64,
+    model: String,
+    need: Need,
+    price: Option<Price>,
     role: Role,
+    step: Option<&'a str>,
 }
 
-impl Drop for Reservation<'_> {
+impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        if self.held {
-            let mut ledger = self.ctx.recorder.ledger();
-            ledger
-                .reserved
-                .release(self.role, self.need, self.need_cost);
+        if !self.held {
+            return;
         }
+        let mut ledger = self.ctx.recorder.ledger();
+        ledger.reserved.release(self.role, &self.need);
+        let kind = EventKind::LlmCall {
+            attempts: 1,
+            cost_usd: budget::cost(self.price, self.need.usage),
+            error: Some("cancelled before the model answered (a timeout); usage estimated".into()),
+            estimated: true,
+            input_tokens: self.need.usage.input_tokens,
+            latency_ms: 0.0,
+            model: self.model.clone(),
+            output_tokens: self.need.usage.output_tokens,
+            requests: self.need.requests,
+            role: self.role,
+            step: self.step.map(str::to_string),
+        };
+        // A store failure is latched by the recorder; nothing more to do in a destructor.
+        let _ = self.ctx.recorder.emit_with(&mut ledger, kind);
     }
 }

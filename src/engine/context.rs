@@ -4,11 +4,12 @@
 //! journal will replay — there is no second copy.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use tokio::time::Instant;
 
 use serde_json::{Map, Value};
 
 use crate::engine::budget::Reservations;
+use crate::engine::control::Policy;
 use crate::engine::prompts::Prompts;
 use crate::model::ModelSet;
 use crate::run::event::{Event, EventKind};
@@ -18,9 +19,32 @@ use crate::run::state::RunState;
 use crate::tool::{ToolContext, ToolDefinition, Toolbox};
 use crate::workflow::Workflow;
 
-/// Where events go after the engine folded them (the journal writer, a test's vector).
+/// Where events go (the journal writer, a test's vector). The engine hands each event over
+/// in order, then folds it.
+#[async_trait::async_trait]
 pub trait EventSink: Send + Sync {
-    fn record(&self, event: &Event);
+    /// Takes one event. An error means nothing more can be recorded: the run stops.
+    fn record(&self, event: &Event) -> Result<(), SinkFailed>;
+
+    /// Whether the sink still records (a writer thread may have failed since the last
+    /// event was handed over). Checked before every model call.
+    fn healthy(&self) -> Result<(), SinkFailed> {
+        Ok(())
+    }
+
+    /// Resolves once the event `seq` and every one before it are durable (at once for sinks
+    /// that keep events in memory). The engine waits for this before a tool runs.
+    async fn durable(&self, seq: u64) -> Result<(), SinkFailed> {
+        let _ = seq;
+        Ok(())
+    }
+}
+
+/// A sink could not take an event.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{reason}")]
+pub struct SinkFailed {
+    pub reason: String,
 }
 
 /// Collects events in memory (tests, `pe test`).
@@ -30,29 +54,49 @@ pub struct MemorySink {
 }
 
 impl EventSink for MemorySink {
-    fn record(&self, event: &Event) {
+    fn record(&self, event: &Event) -> Result<(), SinkFailed> {
         self.events
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(event.clone());
+        Ok(())
     }
 }
 
+#[async_trait::async_trait]
 impl EventSink for crate::run::writer::WriterHandle {
-    fn record(&self, event: &Event) {
-        self.send(event);
+    fn record(&self, event: &Event) -> Result<(), SinkFailed> {
+        self.send(event)
+            .map_err(|e| SinkFailed { reason: e.reason })
     }
+
+    async fn durable(&self, seq: u64) -> Result<(), SinkFailed> {
+        crate::run::writer::WriterHandle::durable(self, seq)
+            .await
+            .map_err(|e| SinkFailed { reason: e.reason })
+    }
+}
+
+/// The run store failed: nothing more can be recorded, so the run stops at once (it stays
+/// unfinished in the store, and can be resumed once the store works again).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("the run store failed: {reason}")]
+pub struct JournalHalt {
+    pub reason: String,
 }
 
 /// The run's state, reservations of calls in flight, and the next sequence number, under
 /// one lock so that checking a budget and reserving it is atomic across concurrent steps.
 pub struct Ledger {
+    /// Set by the first event the sink refused; every later emit fails with it.
+    halted: Option<JournalHalt>,
     pub reserved: Reservations,
     pub state: RunState,
     next_seq: u64,
 }
 
-/// Emits events: assigns sequence numbers and times, redacts secrets, folds, forwards.
+/// Emits events: assigns sequence numbers and times, redacts secrets, hands them to the
+/// sink, folds them.
 pub struct Recorder {
     ledger: Mutex<Ledger>,
     redactor: Redactor,
@@ -69,6 +113,7 @@ impl Recorder {
     pub fn resumed(sink: Arc<dyn EventSink>, redactor: Redactor, state: RunState) -> Recorder {
         Recorder {
             ledger: Mutex::new(Ledger {
+                halted: None,
                 reserved: Reservations::default(),
                 next_seq: state.last_seq + 1,
                 state,
@@ -83,32 +128,57 @@ impl Recorder {
         self.ledger.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records one event.
-    pub fn emit(&self, kind: EventKind) {
+    /// Records one event; returns its sequence number.
+    pub fn emit(&self, kind: EventKind) -> Result<u64, JournalHalt> {
         let mut ledger = self.ledger();
-        Self::emit_locked(&mut ledger, &self.redactor, &*self.sink, kind);
+        self.emit_with(&mut ledger, kind)
     }
 
     /// Records one event while the caller holds the ledger (to pair it with a reservation
     /// change atomically).
-    pub fn emit_with(&self, ledger: &mut Ledger, kind: EventKind) {
-        Self::emit_locked(ledger, &self.redactor, &*self.sink, kind);
-    }
-
-    fn emit_locked(
-        ledger: &mut Ledger,
-        redactor: &Redactor,
-        sink: &dyn EventSink,
-        kind: EventKind,
-    ) {
-        let event = redactor.event(Event {
+    pub fn emit_with(&self, ledger: &mut Ledger, kind: EventKind) -> Result<u64, JournalHalt> {
+        if let Some(halt) = &ledger.halted {
+            return Err(halt.clone());
+        }
+        let seq = ledger.next_seq;
+        let event = self.redactor.event(Event {
             at: now_rfc3339(),
             kind,
-            seq: ledger.next_seq,
+            seq,
         });
+        if let Err(e) = self.sink.record(&event) {
+            let halt = JournalHalt { reason: e.reason };
+            ledger.halted = Some(halt.clone());
+            return Err(halt);
+        }
         ledger.next_seq += 1;
         ledger.state.apply(&event);
-        sink.record(&event);
+        Ok(seq)
+    }
+
+    /// Waits until event `seq` is durable: call before changing the world.
+    pub async fn durable(&self, seq: u64) -> Result<(), JournalHalt> {
+        if let Err(e) = self.sink.durable(seq).await {
+            let mut ledger = self.ledger();
+            let halt = ledger
+                .halted
+                .get_or_insert(JournalHalt { reason: e.reason })
+                .clone();
+            return Err(halt);
+        }
+        Ok(())
+    }
+
+    /// The store failure that stopped recording, if any (also one the sink reports before
+    /// the engine's next event reached it).
+    pub fn halted(&self) -> Option<JournalHalt> {
+        let mut ledger = self.ledger();
+        if ledger.halted.is_none()
+            && let Err(e) = self.sink.healthy()
+        {
+            ledger.halted = Some(JournalHalt { reason: e.reason });
+        }
+        ledger.halted.clone()
     }
 
     /// A copy of the current state.
@@ -131,8 +201,13 @@ pub struct Ctx {
     /// Variables every prompt sees: `inputs`, `task`, `tools`, `workflow`.
     pub base_vars: Map<String, Value>,
     pub models: ModelSet,
+    /// The workflow's run-control settings, resolved once.
+    pub(crate) policy: Policy,
     pub prompts: Prompts,
     pub recorder: Recorder,
+    pub run_id: String,
+    /// When the run's active time began (earlier than now for a resumed run), on tokio's
+    /// clock so tests on a paused clock see budgets exactly.
     pub started: Instant,
     /// The rendered task.
     pub task: String,

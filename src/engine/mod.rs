@@ -6,43 +6,80 @@ pub mod approval;
 pub mod budget;
 pub mod call;
 pub mod context;
+pub(crate) mod control;
+mod drive;
 pub mod plan;
 pub mod prompts;
 pub mod replan;
 pub mod reply;
 pub mod resume;
-pub mod schedule;
 pub mod step;
 pub mod synthesize;
 pub mod validate;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use serde_json::{Value, json};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
 
-pub use context::{EventSink, MemorySink};
+pub use context::{EventSink, JournalHalt, MemorySink, SinkFailed};
 
+use crate::engine::call::CallError;
 use crate::engine::context::{Ctx, Recorder};
+use crate::engine::control::Policy;
 use crate::engine::prompts::Prompts;
+use crate::engine::step::StepEnd;
 use crate::error::Error;
 use crate::model::ModelSet;
-use crate::run::event::{Event, EventKind};
+use crate::run::event::{EndCause, Event, EventKind, Limit, ToolOutcome};
 use crate::run::redact::Redactor;
-use crate::run::state::RunState;
+use crate::run::state::{Ending, RunState};
 use crate::spec::{ReplanTrigger, Role, RunStatus, StepStatus};
 use crate::tool::{ToolContext, Toolbox};
 use crate::workflow::Workflow;
 
-/// Why a run ends before completing (the reason is recorded in `run_finished`).
+/// Why a run ends before completing.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Stop {
-    Aborted(String),
     /// A plan needs approval nobody can give now.
     AwaitingApproval(String),
-    Budget(String),
-    Failed(String),
+    /// The run ends with this status and cause (a policy, the replanner, a budget, a
+    /// failure nothing accepted).
+    Ending(Ending),
+    /// The run store failed: nothing more can be recorded.
+    Journal(JournalHalt),
     Rejected(String),
+}
+
+impl Stop {
+    /// The run ends `failed`.
+    pub fn failed(cause: EndCause, reason: String) -> Stop {
+        Stop::Ending(Ending {
+            cause,
+            reason,
+            status: RunStatus::Failed,
+        })
+    }
+
+    /// A model call that could not be made or answered, where the caller has nothing
+    /// better to do than end the run.
+    pub fn from_call(e: CallError) -> Stop {
+        match e {
+            CallError::Budget(hit) => Stop::Ending(Ending {
+                cause: if hit.limit == Limit::Timeout {
+                    EndCause::Timeout
+                } else {
+                    EndCause::Budget
+                },
+                reason: hit.to_string(),
+                status: RunStatus::BudgetExhausted,
+            }),
+            CallError::Journal(halt) => Stop::Journal(halt),
+            CallError::Model(e) if e.is_fatal() => Stop::failed(EndCause::Fatal, e.to_string()),
+            CallError::Model(e) => Stop::failed(EndCause::ModelFailed, e.to_string()),
+        }
+    }
 }
 
 /// What the engine needs for one run; everything is already checked and resolved.
@@ -81,15 +118,17 @@ pub fn roles_used(workflow: &Workflow) -> Vec<Role> {
     roles
 }
 
-enum Outcome {
+/// How the driver ended when nothing stopped the run.
+pub(crate) enum Outcome {
     Completed(Value),
     PlanOnly,
 }
 
 /// Runs a workflow to its end and returns the final state (the fold of every event sent to
-/// `sink`). Fails only before the run starts (the task does not render). With a `prior`
-/// journal the run continues where it stopped: the plan, finished steps and spent budgets
-/// come from those events, and new events follow them.
+/// `sink`). Fails before the run starts when the task does not render, and at any point when
+/// the sink can record nothing more (the run is then left unfinished in the store). With a
+/// `prior` journal the run continues where it stopped: the plan, finished steps and spent
+/// budgets come from those events, and new events follow them.
 pub async fn run(config: RunConfig, sink: Arc<dyn EventSink>) -> Result<RunState, Error> {
     let workflow = config.workflow;
     let file = &workflow.file;
@@ -123,19 +162,22 @@ pub async fn run(config: RunConfig, sink: Arc<dyn EventSink>) -> Result<RunState
     let prior = RunState::from_events(&config.prior);
     let resumed = !config.prior.is_empty();
     // Budget time already spent keeps counting: the clock starts that far in the past.
-    let started = Instant::now()
-        .checked_sub(resume::active_time(&config.prior))
-        .unwrap_or_else(Instant::now);
+    let spent = resume::active_time(&config.prior);
+    let now = Instant::now();
+    let started = now.checked_sub(spent).unwrap_or(now);
     let ctx = Arc::new(Ctx {
         approve: config.approve,
         approver: config.approver,
         base_vars,
         models: config.models,
+        policy: Policy::of(file),
         prompts,
         recorder: Recorder::resumed(sink, config.redactor, prior),
+        run_id: config.run_id.clone(),
         started,
         task: task.clone(),
         tool_ctx: ToolContext {
+            idempotency_key: None,
             inputs: config.inputs.clone(),
             workflow_dir: workflow.dir.clone(),
         },
@@ -143,15 +185,11 @@ pub async fn run(config: RunConfig, sink: Arc<dyn EventSink>) -> Result<RunState
         toolbox: config.toolbox,
         workflow: Arc::clone(&workflow),
     });
-    if resumed {
-        let retried = ctx.recorder.with_state(|s| {
-            s.steps
-                .values()
-                .filter(|r| r.status == StepStatus::Running)
-                .map(|r| r.spec.id.clone())
-                .collect()
-        });
-        ctx.recorder.emit(EventKind::RunResumed { retried });
+    let opened = if resumed {
+        let retried = ctx
+            .recorder
+            .with_state(|s| s.running().map(|r| r.spec.id.clone()).collect());
+        ctx.recorder.emit(EventKind::RunResumed { retried })
     } else {
         ctx.recorder.emit(EventKind::RunStarted {
             inputs: config.inputs,
@@ -161,108 +199,159 @@ pub async fn run(config: RunConfig, sink: Arc<dyn EventSink>) -> Result<RunState
             task,
             workflow: file.name.clone(),
             workflow_sha256: config.workflow_sha256,
+        })
+    };
+    if let Err(halt) = opened {
+        return Err(Error::JournalFailed {
+            run: ctx.run_id.clone(),
+            source: halt,
         });
     }
-    let body = drive(&ctx, config.plan_only);
+    let mut steps = JoinSet::new();
+    let body = drive::drive(&ctx, &mut steps, config.plan_only);
     let result = match file.budget.timeout {
-        Some(limit) => match tokio::time::timeout(limit.0, body).await {
-            Ok(r) => r,
-            Err(_) => {
-                let mut ledger = ctx.recorder.ledger();
-                if ledger.state.budget_exhausted.is_none() {
-                    let used = ctx.started.elapsed().as_secs_f64();
-                    let kind = EventKind::BudgetExhausted {
-                        limit: "timeout".into(),
-                        max: limit.0.as_secs_f64(),
-                        needed: None,
-                        role: None,
-                        used,
-                    };
-                    ctx.recorder.emit_with(&mut ledger, kind);
-                }
-                Err(Stop::Budget(format!("budget.timeout ({limit}) reached")))
+        Some(limit) => {
+            let left = limit.0.saturating_sub(ctx.started.elapsed());
+            match tokio::time::timeout(left, body).await {
+                Ok(r) => r,
+                Err(_) => Err(timed_out(&ctx, limit.0)),
             }
-        },
+        }
         None => body.await,
     };
-    Ok(finish(&ctx, result))
+    // Every step task ends (cancelled, recording what it cut short) before the run's last
+    // events, so nothing is journaled after `run_finished`.
+    steps.shutdown().await;
+    finish(&ctx, result)
 }
 
-/// Plan, approve, execute, synthesize — each phase only if the state (fresh, or folded
-/// from the journal of a resumed run) shows it still has to happen.
-async fn drive(ctx: &Arc<Ctx>, plan_only: bool) -> Result<Outcome, Stop> {
-    if ctx.recorder.with_state(|s| s.plan_source.is_none()) {
-        let plan = plan::make_plan(ctx).await?;
-        ctx.recorder.emit(EventKind::PlanCreated {
-            attempts: plan.attempts,
-            source: plan.source.to_string(),
-            steps: plan.steps,
-        });
-    }
-    if plan_only {
-        return Ok(Outcome::PlanOnly);
-    }
-    approval::first_plan(ctx).await?;
-    approval::revision(ctx).await?;
-    match resume::next(ctx) {
-        resume::Next::Abort(reason) => return Err(Stop::Aborted(reason)),
-        resume::Next::Synthesize => {
-            schedule::skip_all_pending(ctx, "the replanner finished the run before this step");
-        }
-        resume::Next::Schedule => {
-            schedule::execute(ctx, resume::pending_work(ctx)).await?;
+/// `budget.timeout` ran out: recorded like any other budget.
+fn timed_out(ctx: &Ctx, limit: std::time::Duration) -> Stop {
+    let mut ledger = ctx.recorder.ledger();
+    if ledger.state.budget_exhausted.is_none() {
+        let kind = EventKind::BudgetExhausted {
+            limit: Limit::Timeout,
+            max: limit.as_secs_f64(),
+            needed: None,
+            role: None,
+            used: ctx.started.elapsed().as_secs_f64(),
+        };
+        if let Err(halt) = ctx.recorder.emit_with(&mut ledger, kind) {
+            return Stop::Journal(halt);
         }
     }
-    let output = synthesize::synthesize(ctx).await?;
-    Ok(Outcome::Completed(output))
+    Stop::Ending(Ending {
+        cause: EndCause::Timeout,
+        reason: Limit::Timeout.describe(None, limit.as_secs_f64(), 0.0, None),
+        status: RunStatus::BudgetExhausted,
+    })
 }
 
-/// Records how the run ended; steps that were running are failed and pending ones skipped
-/// (except when the run waits for approval: then nothing has started).
-fn finish(ctx: &Ctx, result: Result<Outcome, Stop>) -> RunState {
-    let (status, output, reason) = match result {
-        Ok(Outcome::Completed(output)) => (RunStatus::Completed, Some(output), None),
-        Err(Stop::AwaitingApproval(r)) => (RunStatus::AwaitingApproval, None, Some(r)),
-        Err(Stop::Rejected(r)) => (RunStatus::Rejected, None, Some(r)),
+/// Records how the run ended; steps that were running are failed, tools that were running
+/// ended, and pending steps skipped (except when the run waits for approval: then nothing
+/// has started).
+fn finish(ctx: &Ctx, result: Result<Outcome, Stop>) -> Result<RunState, Error> {
+    let journal_failed = |halt: JournalHalt| Error::JournalFailed {
+        run: ctx.run_id.clone(),
+        source: halt,
+    };
+    // The first reason to stop that the journal shows wins over later ones.
+    let recorded = ctx.recorder.with_state(|s| s.stopping.clone());
+    let (status, cause, output, reason) = match result {
+        Ok(Outcome::Completed(output)) => (
+            RunStatus::Completed,
+            EndCause::Completed,
+            Some(output),
+            None,
+        ),
         Ok(Outcome::PlanOnly) => (
             RunStatus::AwaitingApproval,
+            EndCause::AwaitingApproval,
             None,
             Some("--plan-only: the plan was made and not executed".to_string()),
         ),
-        Err(Stop::Aborted(r)) => (RunStatus::Aborted, None, Some(r)),
-        Err(Stop::Budget(r)) => (RunStatus::BudgetExhausted, None, Some(r)),
-        Err(Stop::Failed(r)) => (RunStatus::Failed, None, Some(r)),
+        Err(Stop::AwaitingApproval(r)) => (
+            RunStatus::AwaitingApproval,
+            EndCause::AwaitingApproval,
+            None,
+            Some(r),
+        ),
+        Err(Stop::Rejected(r)) => (RunStatus::Rejected, EndCause::Rejected, None, Some(r)),
+        Err(Stop::Journal(halt)) => return Err(journal_failed(halt)),
+        Err(Stop::Ending(ending)) => {
+            let e = recorded.unwrap_or(ending);
+            (e.status, e.cause, None, Some(e.reason))
+        }
     };
     if status != RunStatus::AwaitingApproval && status != RunStatus::Completed {
-        let running: Vec<(String, u32)> = ctx.recorder.with_state(|s| {
-            s.steps
-                .values()
-                .filter(|r| r.status == StepStatus::Running)
-                .map(|r| (r.spec.id.clone(), r.attempts))
-                .collect()
-        });
-        for (step, attempt) in running {
-            ctx.recorder.emit(EventKind::StepFinished {
-                attempt,
-                duration_ms: 0,
-                error: Some(format!("interrupted: the run ended {}", status.as_str())),
-                result: None,
-                status: StepStatus::Failed,
-                step,
-            });
-        }
-        schedule::skip_all_pending(ctx, &format!("the run ended {}", status.as_str()));
+        close_unfinished(ctx, status).map_err(journal_failed)?;
     }
     let mut ledger = ctx.recorder.ledger();
     let usage = ledger.state.usage.clone();
-    ctx.recorder.emit_with(
-        &mut ledger,
-        EventKind::RunFinished {
-            output,
-            reason,
-            status,
-            usage,
-        },
-    );
-    ledger.state.clone()
+    ctx.recorder
+        .emit_with(
+            &mut ledger,
+            EventKind::RunFinished {
+                cause: Some(cause),
+                output,
+                reason,
+                status,
+                usage,
+            },
+        )
+        .map_err(journal_failed)?;
+    Ok(ledger.state.clone())
 }
+
+/// Ends what the run leaves unfinished: tools that were running end in error, running steps
+/// fail, pending steps are skipped.
+fn close_unfinished(ctx: &Ctx, status: RunStatus) -> Result<(), JournalHalt> {
+    let why = format!("interrupted: the run ended {}", status.as_str());
+    let tools = ctx.recorder.with_state(|s| s.tools_in_flight.clone());
+    for (key, tool) in tools {
+        ctx.recorder.emit(EventKind::ToolCall {
+            arguments: tool.arguments,
+            duration_ms: 0,
+            error: Some(why.clone()),
+            idempotency_key: Some(key),
+            name: tool.name,
+            outcome: ToolOutcome::Error,
+            output: None,
+            step: tool.step,
+        })?;
+    }
+    let running: Vec<(String, u32)> = ctx.recorder.with_state(|s| {
+        s.running()
+            .map(|r| (r.spec.id.clone(), r.attempts))
+            .collect()
+    });
+    for (step, attempt) in running {
+        ctx.recorder.emit(EventKind::StepFinished {
+            attempt,
+            duration_ms: 0,
+            error: Some(why.clone()),
+            result: None,
+            status: StepStatus::Failed,
+            step,
+            then: None,
+        })?;
+    }
+    let pending: Vec<String> = ctx
+        .recorder
+        .with_state(|s| s.pending().map(|r| r.spec.id.clone()).collect());
+    for step in pending {
+        ctx.recorder.emit(EventKind::StepFinished {
+            attempt: 0,
+            duration_ms: 0,
+            error: Some(format!("the run ended {}", status.as_str())),
+            result: None,
+            status: StepStatus::Skipped,
+            step,
+            then: None,
+        })?;
+    }
+    Ok(())
+}
+
+/// A step task's result, as the driver sees it.
+pub(crate) type StepTask = (String, StepEnd);

@@ -7,9 +7,11 @@ use serde_json::json;
 use crate::engine::Stop;
 use crate::engine::call::{CallError, call_model};
 use crate::engine::context::Ctx;
+use crate::engine::replan::Problem;
 use crate::engine::reply::json_object;
 use crate::engine::validate::{Rules, parse_steps, plan_schema_for, validate};
 use crate::model::{Message, ModelRequest, ResponseFormat};
+use crate::run::event::EndCause;
 use crate::spec::{Role, StepSpec};
 use crate::tool::carried;
 
@@ -43,12 +45,15 @@ pub async fn make_plan(ctx: &Ctx) -> Result<Plan, Stop> {
         .is_none_or(|t| crate::template::variables(t).is_ok_and(|v| v.contains("feedback")));
     let attempts = spec.max_attempts.max(1);
     let mut feedback = String::new();
+    let mut problem = Problem::None;
     for attempt in 1..=attempts {
         let vars = ctx.vars(json!({"feedback": feedback, "max_steps": spec.max_steps}));
-        let prompt = ctx
-            .prompts
-            .render(Role::Planner, &vars)
-            .map_err(|e| Stop::Failed(format!("cannot render the planner prompt: {e}")))?;
+        let prompt = ctx.prompts.render(Role::Planner, &vars).map_err(|e| {
+            Stop::failed(
+                EndCause::Fatal,
+                format!("cannot render the planner prompt: {e}"),
+            )
+        })?;
         let mut messages = vec![Message::user(prompt)];
         if !feedback.is_empty() && !template_shows_feedback {
             messages.push(Message::user(format!(
@@ -63,39 +68,61 @@ pub async fn make_plan(ctx: &Ctx) -> Result<Plan, Stop> {
             },
             ..ModelRequest::default()
         };
-        let problem = match call_model(ctx, Role::Planner, None, &mut request).await {
-            Ok(r) if r.truncated => "the reply was cut off at the output token limit".to_string(),
-            Ok(r) => match json_object(&r.text).and_then(|v| parse_steps(v.get("steps"))) {
-                Ok(steps) => match validate(&steps, &rules) {
-                    Ok(()) => {
-                        return Ok(Plan {
-                            attempts: attempt,
-                            source: "planner",
-                            steps,
-                        });
-                    }
-                    Err(p) => p,
-                },
-                Err(p) => p,
-            },
-            Err(CallError::Budget(hit)) => return Err(Stop::Budget(hit.to_string())),
-            Err(CallError::Model(e)) if e.is_fatal() => return Err(Stop::Failed(e.to_string())),
-            Err(CallError::Model(e)) => e.to_string(),
+        let reply = match call_model(ctx, Role::Planner, None, &mut request).await {
+            Ok(r) if r.truncated => {
+                Err("the reply was cut off at the output token limit".to_string())
+            }
+            Ok(r) => json_object(&r.text)
+                .and_then(|v| parse_steps(v.get("steps")))
+                .and_then(|steps| validate(&steps, &rules).map(|()| steps)),
+            Err(CallError::Model(e)) if !e.is_fatal() => {
+                // The model could not be asked: no feedback to give, ask again.
+                problem = Problem::Model(e.to_string());
+                continue;
+            }
+            Err(e) => return Err(Stop::from_call(e)),
         };
-        feedback = problem;
-        carried::cut(&mut feedback, carried::MAX_FEEDBACK_BYTES);
+        match reply {
+            Ok(steps) => {
+                return Ok(Plan {
+                    attempts: attempt,
+                    source: "planner",
+                    steps,
+                });
+            }
+            Err(mut p) => {
+                // Fed back in the next prompt and kept in the run's end: bounded.
+                carried::cut(&mut p, carried::MAX_FEEDBACK_BYTES);
+                feedback = p.clone();
+                problem = Problem::Reply(p);
+            }
+        }
     }
-    Err(Stop::Failed(format!(
-        "the planner gave no valid plan in {attempts} attempt{}; last problem: {feedback}",
-        if attempts == 1 { "" } else { "s" }
-    )))
+    Err(match problem {
+        Problem::Model(e) => Stop::failed(
+            EndCause::ModelFailed,
+            format!("the planner's model failed: {e}"),
+        ),
+        Problem::Reply(p) => Stop::failed(
+            EndCause::PlanInvalid,
+            format!(
+                "the planner gave no valid plan in {attempts} attempt{}; last problem: {p}",
+                if attempts == 1 { "" } else { "s" },
+            ),
+        ),
+        Problem::None => Stop::failed(EndCause::PlanInvalid, "the planner was not asked".into()),
+    })
 }
 
 fn fixed_plan(ctx: &Ctx, fixed: &[StepSpec]) -> Result<Plan, Stop> {
     let vars = json!({"inputs": ctx.tool_ctx.inputs});
     let render = |text: &str| {
-        crate::template::render(text, &vars)
-            .map_err(|e| Stop::Failed(format!("cannot render the fixed plan: {e}")))
+        crate::template::render(text, &vars).map_err(|e| {
+            Stop::failed(
+                EndCause::Fatal,
+                format!("cannot render the fixed plan: {e}"),
+            )
+        })
     };
     let steps = fixed
         .iter()

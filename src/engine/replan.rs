@@ -2,71 +2,49 @@
 //! it decides `finish`, `continue`, `revise` (new remaining steps) or `abort`. A reply that
 //! does not parse, or a revision that does not validate, is re-asked with the problem (at
 //! most `plan.max_attempts` calls). A revision beyond `replan.max_replans` ends the run.
+//! `revise` and `finish` accept every failure the replanner was shown (it planned around
+//! them, or decided the answer does not need them); `continue` accepts none.
 
 use serde_json::{Value, json};
 
 use crate::engine::Stop;
 use crate::engine::call::{CallError, call_model};
 use crate::engine::context::Ctx;
+use crate::engine::control::Trigger;
 use crate::engine::reply::json_object;
 use crate::engine::validate::{Rules, parse_steps, steps_schema_for, validate};
 use crate::model::{Message, ModelRequest, ResponseFormat};
-use crate::run::event::{Decision, EventKind};
+use crate::run::event::{Decision, EndCause, EventKind};
 use crate::run::state::RunState;
 use crate::spec::{Role, StepSpec, StepStatus};
 use crate::tool::carried;
 
-/// Why the replanner is asked.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Trigger {
-    AfterEachStep,
-    AfterPlan,
-    /// A step failed (after its retries).
-    OnFailure {
-        error: String,
-        step: String,
-    },
-}
-
-impl Trigger {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Trigger::AfterEachStep => "after_each_step",
-            Trigger::AfterPlan => "after_plan",
-            Trigger::OnFailure { .. } => "on_failure",
-        }
-    }
-}
-
-/// A decision that validated (and was recorded).
-#[derive(Clone, Debug, PartialEq)]
-pub enum Verdict {
-    Abort(String),
-    Continue,
-    Finish,
-    Revise,
-}
-
-/// Asks the replanner and records its decision.
-pub async fn replan(ctx: &Ctx, trigger: &Trigger) -> Result<Verdict, Stop> {
+/// Asks the replanner and records its decision (the run's state machine acts on it).
+pub async fn replan(ctx: &Ctx, trigger: &Trigger) -> Result<(), Stop> {
     let spec = &ctx.workflow.file;
-    let (vars, kept, replans) = ctx.recorder.with_state(|state| {
-        let kept: Vec<String> = state
+    let (vars, kept, failed, replans) = ctx.recorder.with_state(|state| {
+        let failed: Vec<String> = state
             .steps
             .values()
-            .filter(|s| s.status == StepStatus::Succeeded)
+            .filter(|s| s.failed_unaccepted())
             .map(|s| s.spec.id.clone())
             .collect();
         (
             vars_for(state, trigger, spec.replan.max_replans),
-            kept,
+            state.succeeded_ids(),
+            failed,
             state.replans,
         )
     });
     let prompt = ctx
         .prompts
         .render(Role::Replanner, &ctx.vars(vars))
-        .map_err(|e| Stop::Failed(format!("cannot render the replanner prompt: {e}")))?;
+        .map_err(|e| {
+            Stop::failed(
+                EndCause::Fatal,
+                format!("cannot render the replanner prompt: {e}"),
+            )
+        })?;
     let tools: Vec<&str> = ctx.tool_defs.iter().map(|t| t.name.as_str()).collect();
     let rules = Rules {
         kept: &kept,
@@ -82,49 +60,49 @@ pub async fn replan(ctx: &Ctx, trigger: &Trigger) -> Result<Verdict, Stop> {
         ..ModelRequest::default()
     };
     let attempts = spec.plan.max_attempts.max(1);
-    let mut problem = String::new();
+    let mut problem = Problem::None;
     for _ in 0..attempts {
         let response = match call_model(ctx, Role::Replanner, None, &mut request).await {
             Ok(r) => r,
-            Err(CallError::Budget(hit)) => return Err(Stop::Budget(hit.to_string())),
-            Err(CallError::Model(e)) if e.is_fatal() => return Err(Stop::Failed(e.to_string())),
-            Err(CallError::Model(e)) => {
-                problem = e.to_string();
-                carried::cut(&mut problem, carried::MAX_FEEDBACK_BYTES);
+            Err(CallError::Model(e)) if !e.is_fatal() => {
+                let mut message = e.to_string();
+                carried::cut(&mut message, carried::MAX_FEEDBACK_BYTES);
+                problem = Problem::Model(message);
                 continue;
             }
+            Err(e) => return Err(Stop::from_call(e)),
         };
-        match parse_decision(&response.text).and_then(|d| {
+        let parsed = parse_decision(&response.text).and_then(|d| {
             if let Some(steps) = &d.steps {
                 validate(steps, &rules)?;
             }
             Ok(d)
-        }) {
+        });
+        match parsed {
             Ok(d) => {
                 if d.decision == Decision::Revise && replans >= spec.replan.max_replans {
-                    return Err(Stop::Failed(format!(
-                        "replan.max_replans ({}) reached: the replanner asked for another revision",
-                        spec.replan.max_replans
-                    )));
+                    return Err(Stop::failed(
+                        EndCause::MaxReplans,
+                        format!(
+                            "replan.max_replans ({}) reached: the replanner asked for another revision",
+                            spec.replan.max_replans
+                        ),
+                    ));
                 }
-                ctx.recorder.emit(EventKind::Replanned {
-                    decision: d.decision,
-                    reason: d.reason.clone(),
-                    steps: d.steps.clone().unwrap_or_default(),
-                    trigger: trigger.name().to_string(),
-                });
-                if d.decision == Decision::Revise {
-                    crate::engine::approval::revision(ctx).await?;
-                }
-                return Ok(match d.decision {
-                    Decision::Abort => Verdict::Abort(
-                        d.reason
-                            .unwrap_or_else(|| "the replanner aborted the run".into()),
-                    ),
-                    Decision::Continue => Verdict::Continue,
-                    Decision::Finish => Verdict::Finish,
-                    Decision::Revise => Verdict::Revise,
-                });
+                let accepted = match d.decision {
+                    Decision::Revise | Decision::Finish => failed,
+                    Decision::Abort | Decision::Continue => Vec::new(),
+                };
+                ctx.recorder
+                    .emit(EventKind::Replanned {
+                        accepted,
+                        decision: d.decision,
+                        reason: d.reason.clone(),
+                        steps: d.steps.clone().unwrap_or_default(),
+                        trigger: trigger.name().to_string(),
+                    })
+                    .map_err(Stop::Journal)?;
+                return Ok(());
             }
             Err(p) => {
                 // A quote of the rejected reply, never the whole of it: re-asks must not
@@ -138,14 +116,36 @@ pub async fn replan(ctx: &Ctx, trigger: &Trigger) -> Result<Verdict, Stop> {
                 request.messages.push(Message::user(format!(
                     "Your decision was rejected: {p}\nReply again with one JSON object."
                 )));
-                problem = p;
+                problem = Problem::Reply(p);
             }
         }
     }
-    Err(Stop::Failed(format!(
-        "the replanner gave no valid decision in {attempts} attempt{}; last problem: {problem}",
-        if attempts == 1 { "" } else { "s" }
-    )))
+    Err(match problem {
+        Problem::Model(e) => Stop::failed(
+            EndCause::ModelFailed,
+            format!("the replanner's model failed: {e}"),
+        ),
+        Problem::Reply(p) => Stop::failed(
+            EndCause::ReplannerInvalid,
+            format!(
+                "the replanner gave no valid decision in {attempts} attempt{}; last problem: {p}",
+                if attempts == 1 { "" } else { "s" }
+            ),
+        ),
+        Problem::None => Stop::failed(
+            EndCause::ReplannerInvalid,
+            "the replanner was not asked (plan.max_attempts is 0)".to_string(),
+        ),
+    })
+}
+
+/// What went wrong with the latest attempt of a call that is re-asked.
+pub(crate) enum Problem {
+    None,
+    /// The model call itself failed (after the provider's retries).
+    Model(String),
+    /// The model answered, but not with something valid.
+    Reply(String),
 }
 
 struct Parsed {

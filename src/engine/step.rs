@@ -5,17 +5,18 @@
 //! attempt after `execute.step_timeout`.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use serde_json::{Value, json};
+use tokio::time::Instant;
 
 use crate::engine::call::{CallError, call_model};
-use crate::engine::context::Ctx;
+use crate::engine::context::{Ctx, JournalHalt};
+use crate::engine::control::after_failure;
 use crate::engine::reply::json_object;
 use crate::model::{Message, ModelRequest, ResponseFormat, ToolCall};
-use crate::run::event::{EventKind, ToolOutcome};
+use crate::run::event::{EventKind, FailureThen, ToolOutcome};
 use crate::spec::{ContextMode, OnError, Role, StepSpec, StepStatus};
-use crate::tool::ToolError;
+use crate::tool::{ToolContext, ToolError};
 
 /// How one attempt of a step ended.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,18 +24,17 @@ pub enum StepEnd {
     /// A budget refused a call: the run ends `budget_exhausted`.
     Budget(String),
     Failed(String),
-    /// Retrying cannot help (a scripted replies file ran out, a prompt does not render):
-    /// the run ends `failed`.
+    /// Retrying cannot help (a scripted replies file ran out, a prompt does not render, a
+    /// provider refused the request): the run ends `failed`.
     Fatal(String),
+    /// The run store failed: the run stops at once.
+    Journal(JournalHalt),
     Succeeded(String),
 }
 
-/// Runs one attempt of `step`, recording `step_started` and `step_finished`.
+/// Runs one attempt of `step` (its `step_started` is already recorded) and records its
+/// `step_finished` with what the failure policy does next.
 pub async fn run_step(ctx: Arc<Ctx>, step: StepSpec, attempt: u32) -> (String, StepEnd) {
-    ctx.recorder.emit(EventKind::StepStarted {
-        attempt,
-        step: step.id.clone(),
-    });
     let t0 = Instant::now();
     let work = tool_loop(&ctx, &step, attempt);
     let mut end = match ctx.workflow.file.execute.step_timeout {
@@ -47,26 +47,44 @@ pub async fn run_step(ctx: Arc<Ctx>, step: StepSpec, attempt: u32) -> (String, S
         None => work.await,
     };
     // What later prompts and the journal carry of this step is bounded.
-    let (StepEnd::Succeeded(text)
+    if let StepEnd::Succeeded(text)
     | StepEnd::Failed(text)
     | StepEnd::Fatal(text)
-    | StepEnd::Budget(text)) = &mut end;
-    crate::tool::carried::cut(text, crate::tool::carried::MAX_RESULT_BYTES);
-    let (status, result, error) = match &end {
-        StepEnd::Succeeded(r) => (StepStatus::Succeeded, Some(r.clone()), None),
-        StepEnd::Failed(e) | StepEnd::Fatal(e) | StepEnd::Budget(e) => {
-            (StepStatus::Failed, None, Some(e.clone()))
-        }
+    | StepEnd::Budget(text) = &mut end
+    {
+        crate::tool::carried::cut(text, crate::tool::carried::MAX_RESULT_BYTES);
+    }
+    let (status, result, error, then) = match &end {
+        StepEnd::Succeeded(r) => (StepStatus::Succeeded, Some(r.clone()), None, None),
+        StepEnd::Failed(e) => (
+            StepStatus::Failed,
+            None,
+            Some(e.clone()),
+            Some(after_failure(&ctx.policy, attempt, false)),
+        ),
+        StepEnd::Fatal(e) => (
+            StepStatus::Failed,
+            None,
+            Some(e.clone()),
+            Some(FailureThen::Fatal),
+        ),
+        // The run is ending: no policy applies.
+        StepEnd::Budget(e) => (StepStatus::Failed, None, Some(e.clone()), None),
+        StepEnd::Journal(_) => return (step.id, end),
     };
-    ctx.recorder.emit(EventKind::StepFinished {
+    let recorded = ctx.recorder.emit(EventKind::StepFinished {
         attempt,
         duration_ms: u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX),
         error,
         result,
         status,
         step: step.id.clone(),
+        then,
     });
-    (step.id, end)
+    match recorded {
+        Ok(_) => (step.id, end),
+        Err(halt) => (step.id, StepEnd::Journal(halt)),
+    }
 }
 
 async fn tool_loop(ctx: &Ctx, step: &StepSpec, attempt: u32) -> StepEnd {
@@ -92,12 +110,12 @@ async fn tool_loop(ctx: &Ctx, step: &StepSpec, attempt: u32) -> StepEnd {
         ..ModelRequest::default()
     };
     let max = ctx.workflow.file.execute.max_iterations;
+    let mut calls = 0u32;
     for _ in 0..max {
         let response = match call_model(ctx, Role::Executor, Some(&step.id), &mut request).await {
             Ok(r) => r,
-            Err(CallError::Budget(hit)) => {
-                return StepEnd::Budget(format!("budget exhausted: {hit}"));
-            }
+            Err(CallError::Budget(hit)) => return StepEnd::Budget(hit.to_string()),
+            Err(CallError::Journal(halt)) => return StepEnd::Journal(halt),
             Err(CallError::Model(e)) if e.is_fatal() => return StepEnd::Fatal(e.to_string()),
             Err(CallError::Model(e)) => {
                 return StepEnd::Failed(format!("the executor model failed: {e}"));
@@ -116,9 +134,15 @@ async fn tool_loop(ctx: &Ctx, step: &StepSpec, attempt: u32) -> StepEnd {
             response.tool_calls.clone(),
         ));
         for call in &response.tool_calls {
-            match run_tool(ctx, &step.id, call).await {
+            calls += 1;
+            let at = CallSite {
+                attempt,
+                number: calls,
+                step: &step.id,
+            };
+            match run_tool(ctx, &at, call).await {
                 Ok(content) => request.messages.push(Message::tool(&call.id, content)),
-                Err(failure) => return StepEnd::Failed(failure),
+                Err(end) => return end,
             }
         }
     }
@@ -128,15 +152,54 @@ async fn tool_loop(ctx: &Ctx, step: &StepSpec, attempt: u32) -> StepEnd {
     ))
 }
 
-/// Runs one tool call; `Ok` is what the model sees, `Err` fails the step
-/// (`on_error: fail_step`). Unknown tools and invalid arguments never run and always go
-/// back to the model.
-async fn run_tool(ctx: &Ctx, step: &str, call: &ToolCall) -> Result<String, String> {
+/// Where a tool call happens: the step, its attempt, and the call's number in the attempt.
+struct CallSite<'a> {
+    attempt: u32,
+    number: u32,
+    step: &'a str,
+}
+
+/// Runs one tool call; `Ok` is what the model sees, `Err` ends the attempt (`on_error:
+/// fail_step`, or the store failed). Unknown tools and invalid arguments never run and
+/// always go back to the model. A tool that runs is journaled as started, durably, before
+/// it runs.
+async fn run_tool(ctx: &Ctx, at: &CallSite<'_>, call: &ToolCall) -> Result<String, StepEnd> {
     let t0 = Instant::now();
+    let key = match ctx.toolbox.check(&call.name, &call.arguments) {
+        Ok(()) => {
+            let key = idempotency_key(&ctx.run_id, at, call);
+            let seq = ctx
+                .recorder
+                .emit(EventKind::ToolStarted {
+                    arguments: call.arguments.clone(),
+                    attempt: at.attempt,
+                    call: at.number,
+                    idempotency_key: key.clone(),
+                    name: call.name.clone(),
+                    step: at.step.to_string(),
+                })
+                .map_err(StepEnd::Journal)?;
+            ctx.recorder.durable(seq).await.map_err(StepEnd::Journal)?;
+            Some(key)
+        }
+        Err(_) => None,
+    };
+    let mut guard = ToolGuard {
+        arguments: &call.arguments,
+        ctx,
+        key: key.clone(),
+        name: &call.name,
+        step: at.step,
+    };
+    let call_ctx = ToolContext {
+        idempotency_key: key.clone(),
+        ..ctx.tool_ctx.clone()
+    };
     let result = ctx
         .toolbox
-        .call(&call.name, &call.arguments, &ctx.tool_ctx)
+        .call(&call.name, &call.arguments, &call_ctx)
         .await;
+    guard.key = None;
     let duration_ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
     let (outcome, output, error) = match &result {
         Ok(out) => (ToolOutcome::Ok, Some(out.content.clone()), None),
@@ -145,15 +208,18 @@ async fn run_tool(ctx: &Ctx, step: &str, call: &ToolCall) -> Result<String, Stri
         }
         Err(e) => (ToolOutcome::Error, None, Some(e.to_string())),
     };
-    ctx.recorder.emit(EventKind::ToolCall {
-        arguments: call.arguments.clone(),
-        duration_ms,
-        error,
-        name: call.name.clone(),
-        outcome,
-        output,
-        step: step.to_string(),
-    });
+    ctx.recorder
+        .emit(EventKind::ToolCall {
+            arguments: call.arguments.clone(),
+            duration_ms,
+            error,
+            idempotency_key: key,
+            name: call.name.clone(),
+            outcome,
+            output,
+            step: at.step.to_string(),
+        })
+        .map_err(StepEnd::Journal)?;
     match result {
         Ok(out) => Ok(out.content),
         Err(e) => {
@@ -163,11 +229,50 @@ async fn run_tool(ctx: &Ctx, step: &str, call: &ToolCall) -> Result<String, Stri
                     .get(&call.name)
                     .is_some_and(|t| t.on_error == OnError::FailStep);
             if fails_step {
-                Err(format!("tool `{}` failed: {e}", call.name))
+                Err(StepEnd::Failed(format!("tool `{}` failed: {e}", call.name)))
             } else {
                 Ok(format!("error: {e}"))
             }
         }
+    }
+}
+
+/// The same for the same call (run, step, attempt, call number, tool, arguments), so a
+/// resumed run that makes a call again passes the key its first try had.
+fn idempotency_key(run_id: &str, at: &CallSite<'_>, call: &ToolCall) -> String {
+    let text = format!(
+        "{run_id}\n{}\n{}\n{}\n{}\n{}",
+        at.step, at.attempt, at.number, call.name, call.arguments
+    );
+    let hex = crate::digest::sha256_hex(text.as_bytes());
+    format!("pe-{}", &hex[..32])
+}
+
+/// A started tool call. Dropped before it ends (a step timeout, the run ending), it records
+/// the call as ended in error, so the journal never leaves a tool that was cancelled looking
+/// as if it might still be running.
+struct ToolGuard<'a> {
+    arguments: &'a Value,
+    ctx: &'a Ctx,
+    key: Option<String>,
+    name: &'a str,
+    step: &'a str,
+}
+
+impl Drop for ToolGuard<'_> {
+    fn drop(&mut self) {
+        let Some(key) = self.key.take() else { return };
+        // A store failure is latched by the recorder; nothing more to do in a destructor.
+        let _ = self.ctx.recorder.emit(EventKind::ToolCall {
+            arguments: self.arguments.clone(),
+            duration_ms: 0,
+            error: Some("cancelled before it finished (a timeout, or the run ended)".into()),
+            idempotency_key: Some(key),
+            name: self.name.to_string(),
+            outcome: ToolOutcome::Error,
+            output: None,
+            step: self.step.to_string(),
+        });
     }
 }
 

@@ -7,9 +7,11 @@ use serde_json::{Value, json};
 use crate::engine::Stop;
 use crate::engine::call::{CallError, call_model};
 use crate::engine::context::Ctx;
+use crate::engine::replan::Problem;
 use crate::engine::replan::results;
 use crate::engine::reply::json_value;
 use crate::model::{Message, ModelRequest, ResponseFormat};
+use crate::run::event::EndCause;
 use crate::spec::Role;
 use crate::tool::carried;
 
@@ -22,15 +24,19 @@ pub async fn synthesize(ctx: &Ctx) -> Result<Value, Stop> {
         .map(|s| serde_json::to_string_pretty(s).unwrap_or_default());
     let results = ctx.recorder.with_state(results);
     let vars = ctx.vars(json!({"output_schema": schema_text, "results": results}));
-    let prompt = ctx
-        .prompts
-        .render(Role::Synthesizer, &vars)
-        .map_err(|e| Stop::Failed(format!("cannot render the synthesizer prompt: {e}")))?;
+    let prompt = ctx.prompts.render(Role::Synthesizer, &vars).map_err(|e| {
+        Stop::failed(
+            EndCause::Fatal,
+            format!("cannot render the synthesizer prompt: {e}"),
+        )
+    })?;
     let validator = match &output.schema {
-        Some(schema) => Some(
-            jsonschema::draft202012::new(schema)
-                .map_err(|e| Stop::Failed(format!("output.schema does not compile: {e}")))?,
-        ),
+        Some(schema) => Some(jsonschema::draft202012::new(schema).map_err(|e| {
+            Stop::failed(
+                EndCause::Fatal,
+                format!("output.schema does not compile: {e}"),
+            )
+        })?),
         None => None,
     };
     let mut request = ModelRequest {
@@ -44,19 +50,29 @@ pub async fn synthesize(ctx: &Ctx) -> Result<Value, Stop> {
         },
         ..ModelRequest::default()
     };
-    let mut problem = String::new();
+    let mut problem = Problem::None;
     for _ in 0..=output.max_repairs {
         let response = match call_model(ctx, Role::Synthesizer, None, &mut request).await {
             Ok(r) => r,
-            Err(CallError::Budget(hit)) => return Err(Stop::Budget(hit.to_string())),
-            Err(CallError::Model(e)) if e.is_fatal() => return Err(Stop::Failed(e.to_string())),
-            Err(CallError::Model(e)) => {
-                problem = e.to_string();
-                carried::cut(&mut problem, carried::MAX_FEEDBACK_BYTES);
+            Err(CallError::Model(e)) if !e.is_fatal() => {
+                let mut message = e.to_string();
+                carried::cut(&mut message, carried::MAX_FEEDBACK_BYTES);
+                problem = Problem::Model(message);
                 continue;
             }
+            Err(e) => return Err(Stop::from_call(e)),
         };
         let Some(validator) = &validator else {
+            if response.truncated {
+                // Asking again would be cut off the same way.
+                return Err(Stop::failed(
+                    EndCause::SynthesisInvalid,
+                    format!(
+                        "the final answer was cut off at the output cap ({} tokens): raise the synthesizer's max_tokens",
+                        request.max_output_tokens.unwrap_or(0)
+                    ),
+                ));
+            }
             return Ok(Value::String(response.text.trim().to_string()));
         };
         let checked = json_value(&response.text)
@@ -75,13 +91,23 @@ pub async fn synthesize(ctx: &Ctx) -> Result<Value, Stop> {
                 request.messages.push(Message::user(format!(
                     "Your answer does not match the required JSON Schema: {p}\nReply with the corrected JSON only."
                 )));
-                problem = p;
+                problem = Problem::Reply(p);
             }
         }
     }
-    Err(Stop::Failed(format!(
-        "the final answer does not match output.schema after {} repair{}: {problem}",
-        output.max_repairs,
-        if output.max_repairs == 1 { "" } else { "s" }
-    )))
+    Err(match problem {
+        Problem::Model(e) => Stop::failed(
+            EndCause::ModelFailed,
+            format!("the synthesizer's model failed: {e}"),
+        ),
+        Problem::Reply(p) => Stop::failed(
+            EndCause::SynthesisInvalid,
+            format!(
+                "the final answer does not match output.schema after {} repair{}: {p}",
+                output.max_repairs,
+                if output.max_repairs == 1 { "" } else { "s" }
+            ),
+        ),
+        Problem::None => Stop::failed(EndCause::SynthesisInvalid, "no final answer".into()),
+    })
 }

@@ -37,9 +37,21 @@ pub trait Model: Send + Sync {
     /// safe; the scripted provider knows its reply exactly.
     fn estimate(&self, request: &ModelRequest) -> Usage {
         Usage {
-            input_tokens: estimate_tokens(&request.prompt_text()),
+            input_tokens: request.input_estimate(),
             output_tokens: request.max_output_tokens.unwrap_or(0),
         }
+    }
+
+    /// The output cap sent when the workflow sets no `max_tokens` for the role.
+    fn default_output_cap(&self, role: Role) -> u64 {
+        default_output_cap(role)
+    }
+
+    /// The most requests one call may make (a provider that re-asks inside a call, such as
+    /// prompt-mode structured output, makes more than one); budgets reserve for all of them.
+    fn max_requests(&self, request: &ModelRequest) -> u32 {
+        let _ = request;
+        1
     }
 
     /// One model turn.
@@ -76,7 +88,30 @@ pub struct ModelRequest {
     pub top_p: Option<f64>,
 }
 
+/// Tokens a chat format adds around each message (role markers, separators).
+const MESSAGE_OVERHEAD_TOKENS: u64 = 4;
+
 impl ModelRequest {
+    /// Input tokens the request is estimated to cost before it is sent: everything a
+    /// provider counts — each message and its tool calls, the tool definitions, the response
+    /// schema — at four characters per token, plus a few tokens per message.
+    pub fn input_estimate(&self) -> u64 {
+        let mut chars = 0usize;
+        for m in &self.messages {
+            chars += m.content.chars().count();
+            for call in &m.tool_calls {
+                chars += call.name.len() + call.id.len() + call.arguments.to_string().len();
+            }
+        }
+        for t in &self.tools {
+            chars += t.name.len() + t.description.chars().count() + t.parameters.to_string().len();
+        }
+        if let ResponseFormat::Json { schema, .. } = &self.response_format {
+            chars += schema.to_string().len();
+        }
+        (chars as u64).div_ceil(4) + MESSAGE_OVERHEAD_TOKENS * self.messages.len() as u64
+    }
+
     /// The whole conversation as one text (what the scripted provider's `when` matches).
     pub fn prompt_text(&self) -> String {
         let mut text = String::new();
@@ -185,6 +220,16 @@ pub struct Usage {
 impl Usage {
     pub fn total(self) -> u64 {
         self.input_tokens + self.output_tokens
+    }
+}
+
+/// Output caps per role when a workflow sets no `max_tokens` (a model may lower them): a
+/// plan, a decision or a step's turn needs far less than a model's context, and the cap is
+/// what budgets reserve before a call, so it is never the remaining budget.
+pub fn default_output_cap(role: Role) -> u64 {
+    match role {
+        Role::Executor | Role::Replanner => 1024,
+        Role::Planner | Role::Synthesizer => 2048,
     }
 }
 

@@ -73,6 +73,14 @@ impl Model for RedactingModel {
         self.inner.estimate(&self.request(request))
     }
 
+    fn default_output_cap(&self, role: Role) -> u64 {
+        self.inner.default_output_cap(role)
+    }
+
+    fn max_requests(&self, request: &ModelRequest) -> u32 {
+        self.inner.max_requests(request)
+    }
+
     async fn complete(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError> {
         let request = self.request(request);
         self.inner

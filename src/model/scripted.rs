@@ -226,10 +226,15 @@ impl Model for ScriptedModel {
     }
 
     fn estimate(&self, request: &ModelRequest) -> Usage {
-        match self.peek(request) {
+        let mut usage = match self.peek(request) {
             Some(reply) => Self::usage_of(&reply, request, &reply_text(&reply)),
             None => Usage::default(),
+        };
+        // The reply is cut at the cap (see `complete`), so it never uses more.
+        if let Some(cap) = request.max_output_tokens {
+            usage.output_tokens = usage.output_tokens.min(cap);
         }
+        usage
     }
 
     async fn complete(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::run::event::{Decision, Event, EventKind, ToolOutcome};
+use crate::run::event::{Decision, Event, EventKind, FailureThen, ToolOutcome};
 use crate::run::state::RunState;
 use crate::spec::{RunStatus, StepStatus};
 
@@ -152,16 +152,28 @@ pub fn line(state: &RunState, event: &Event) -> Option<String> {
             error,
             status,
             step,
+            then,
             ..
         } => {
             let error = error.as_deref().unwrap_or("");
+            let next = match then {
+                Some(FailureThen::Retry) => " → retrying",
+                Some(FailureThen::Skip) => " → accepted (on_step_failure: skip)",
+                Some(FailureThen::Replan) => " → asking the replanner",
+                Some(FailureThen::Abort) => " → aborting the run",
+                Some(FailureThen::Fail | FailureThen::Fatal) => " → the run fails",
+                None => "",
+            };
             match status {
                 StepStatus::Succeeded => format!("✓ {step} ({})", duration(*duration_ms)),
-                StepStatus::Failed => format!("✗ {step}: {error} ({})", duration(*duration_ms)),
+                StepStatus::Failed => {
+                    format!("✗ {step}: {error} ({}){next}", duration(*duration_ms))
+                }
                 StepStatus::Skipped => format!("- {step} skipped: {error}"),
                 StepStatus::Pending | StepStatus::Running => return None,
             }
         }
+        EventKind::ToolStarted { .. } => return None,
         EventKind::ToolCall {
             error,
             name,
@@ -205,6 +217,7 @@ pub fn line(state: &RunState, event: &Event) -> Option<String> {
             reason,
             steps,
             trigger,
+            ..
         } => {
             let mut text = format!("↻ replanner ({trigger}): {}", decision.as_str());
             if let Some(r) = reason {

@@ -25,7 +25,7 @@ pub enum EventKind {
     /// A limit was reached before a call; the run ends `budget_exhausted`.
     BudgetExhausted {
         /// `max_llm_calls`, `max_tokens`, `max_cost_usd` or `timeout`.
-        limit: String,
+        limit: Limit,
         /// The limit's value (calls, tokens, dollars or seconds).
         max: f64,
         /// Set for a `budget.per_role` limit.
@@ -46,11 +46,18 @@ pub enum EventKind {
         cost_usd: Option<f64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+        /// The tokens are an estimate (the call was cut off, or the server reported none).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        estimated: bool,
         input_tokens: u64,
         latency_ms: f64,
         /// `provider/model`.
         model: String,
         output_tokens: u64,
+        /// Requests the model answered for this call (absent when 1; prompt-mode re-asks of a
+        /// structured answer make more). Budgets count each.
+        #[serde(default = "one", skip_serializing_if = "is_one")]
+        requests: u32,
         role: Role,
         /// The step an executor call belongs to.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,6 +98,10 @@ pub enum EventKind {
     },
     /// A replanner decision.
     Replanned {
+        /// Failed steps whose failure this decision accepts (`revise` and `finish` accept
+        /// every failure the replanner was shown; `continue` accepts none).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        accepted: Vec<String>,
         /// `finish`, `continue`, `revise` or `abort`.
         decision: Decision,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -102,6 +113,9 @@ pub enum EventKind {
         trigger: String,
     },
     RunFinished {
+        /// Why the run ended, as a stable code (the `reason` says it in words).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cause: Option<EndCause>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         output: Option<Value>,
         /// Why the run did not complete.
@@ -138,10 +152,28 @@ pub enum EventKind {
         result: Option<String>,
         status: StepStatus,
         step: String,
+        /// For a failed attempt: what the failure policy does next (absent when the run is
+        /// ending anyway: a budget, the run's timeout, an interruption).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        then: Option<FailureThen>,
     },
     StepStarted {
         /// 1 for the first try, 2 for the first retry, …
         attempt: u32,
+        step: String,
+    },
+    /// A tool is about to run: committed before it runs, so a resumed run knows which side
+    /// effects may have happened (a `tool_started` without its `tool_call`).
+    ToolStarted {
+        arguments: Value,
+        /// The attempt of the step the call belongs to.
+        attempt: u32,
+        /// 1 for the step attempt's first tool call, 2 for the next, …
+        call: u32,
+        /// Passed to the tool (`PE_IDEMPOTENCY_KEY`, `Idempotency-Key`): the same for the
+        /// same call of the same attempt when a resumed run makes it again.
+        idempotency_key: String,
+        name: String,
         step: String,
     },
     ToolCall {
@@ -149,6 +181,10 @@ pub enum EventKind {
         duration_ms: u64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+        /// The key of the `tool_started` event this ends (absent for a rejected call: nothing
+        /// started).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        idempotency_key: Option<String>,
         name: String,
         /// `ok`, `error` (the tool failed) or `rejected` (unknown tool or invalid arguments;
         /// nothing ran).
@@ -175,6 +211,7 @@ impl EventKind {
             EventKind::StepFinished { .. } => "step_finished",
             EventKind::StepStarted { .. } => "step_started",
             EventKind::ToolCall { .. } => "tool_call",
+            EventKind::ToolStarted { .. } => "tool_started",
         }
     }
 }
@@ -207,6 +244,152 @@ impl Decision {
     }
 }
 
+/// A budget limit (`budget.*`, `budget.per_role.ROLE.*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Limit {
+    MaxCostUsd,
+    /// Counts requests the models answered.
+    MaxLlmCalls,
+    MaxTokens,
+    Timeout,
+}
+
+impl Limit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Limit::MaxCostUsd => "max_cost_usd",
+            Limit::MaxLlmCalls => "max_llm_calls",
+            Limit::MaxTokens => "max_tokens",
+            Limit::Timeout => "timeout",
+        }
+    }
+
+    /// The limit reached, in words: `budget.max_tokens (100) reached: 90 used, the next call
+    /// needs 20`. One wording for the error, the journal's fold and the run's reason.
+    pub fn describe(self, role: Option<Role>, max: f64, used: f64, needed: Option<f64>) -> String {
+        let scope = match role {
+            Some(r) => format!("budget.per_role.{}.{}", r.as_str(), self.as_str()),
+            None => format!("budget.{}", self.as_str()),
+        };
+        match self {
+            Limit::Timeout => format!(
+                "{scope} ({}) reached",
+                crate::duration::Duration(
+                    std::time::Duration::try_from_secs_f64(max).unwrap_or_default()
+                )
+            ),
+            Limit::MaxLlmCalls => format!(
+                "{scope} ({max}) reached: {used} used, the next call needs {}",
+                needed.unwrap_or(1.0)
+            ),
+            Limit::MaxCostUsd => format!(
+                "{scope} (${max}) reached: ${used:.6} spent, the next call needs ${:.6}",
+                needed.unwrap_or(0.0)
+            ),
+            Limit::MaxTokens => format!(
+                "{scope} ({max}) reached: {used} used, the next call needs {}",
+                needed.unwrap_or(0.0)
+            ),
+        }
+    }
+}
+
+/// What happens after a failed step attempt (`step_finished.then`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureThen {
+    /// `on_step_failure.then: abort`: the run ends `aborted` once running steps finish.
+    Abort,
+    /// The policy says `replan` but replanning is off (`replan.when: never`): the run ends
+    /// `failed`.
+    Fail,
+    /// Retrying cannot help (a model refused the request, a scripted replies file ran out, a
+    /// prompt did not render): the run ends `failed`.
+    Fatal,
+    /// The replanner decides (`on_step_failure.then: replan`).
+    Replan,
+    /// Another attempt follows (`on_step_failure.retries`); the step is pending again.
+    Retry,
+    /// `on_step_failure.then: skip`: the failure is accepted by policy and the step's
+    /// dependents are skipped.
+    Skip,
+}
+
+impl FailureThen {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureThen::Abort => "abort",
+            FailureThen::Fail => "fail",
+            FailureThen::Fatal => "fatal",
+            FailureThen::Replan => "replan",
+            FailureThen::Retry => "retry",
+            FailureThen::Skip => "skip",
+        }
+    }
+}
+
+/// Why a run ended (`run_finished.cause`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndCause {
+    /// The plan was made and the run waits for a decision on it.
+    AwaitingApproval,
+    /// A budget limit (`max_llm_calls`, `max_tokens`, `max_cost_usd`) refused a call.
+    Budget,
+    /// Every step succeeded or its failure was accepted; the synthesizer answered.
+    Completed,
+    /// Retrying cannot help: a model refused the request (a bad key, an unknown model), a
+    /// scripted replies file ran out, a prompt did not render.
+    Fatal,
+    /// `replan.max_replans` revisions were used and the replanner asked for another.
+    MaxReplans,
+    /// A model call kept failing after the provider's retries (the server could not be
+    /// reached, or kept answering with errors).
+    ModelFailed,
+    /// No step succeeded: there is nothing to answer from.
+    NothingSucceeded,
+    /// The planner gave no valid plan in `plan.max_attempts` calls.
+    PlanInvalid,
+    /// The plan was rejected.
+    Rejected,
+    /// The replanner aborted the run.
+    ReplannerAborted,
+    /// The replanner gave no valid decision.
+    ReplannerInvalid,
+    /// A step failed and `on_step_failure.then: abort` ended the run.
+    StepAborted,
+    /// A step failed and nothing accepted the failure (no `then: skip`, no `revise` or
+    /// `finish` decision after it).
+    StepsFailed,
+    /// The final answer did not match `output.schema` after the repairs.
+    SynthesisInvalid,
+    /// `budget.timeout` was reached.
+    Timeout,
+}
+
+impl EndCause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndCause::AwaitingApproval => "awaiting_approval",
+            EndCause::Budget => "budget",
+            EndCause::Completed => "completed",
+            EndCause::Fatal => "fatal",
+            EndCause::MaxReplans => "max_replans",
+            EndCause::ModelFailed => "model_failed",
+            EndCause::NothingSucceeded => "nothing_succeeded",
+            EndCause::PlanInvalid => "plan_invalid",
+            EndCause::Rejected => "rejected",
+            EndCause::ReplannerAborted => "replanner_aborted",
+            EndCause::ReplannerInvalid => "replanner_invalid",
+            EndCause::StepAborted => "step_aborted",
+            EndCause::StepsFailed => "steps_failed",
+            EndCause::SynthesisInvalid => "synthesis_invalid",
+            EndCause::Timeout => "timeout",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ToolOutcome {
@@ -215,15 +398,20 @@ pub enum ToolOutcome {
     Rejected,
 }
 
-/// Calls, tokens and cost, for the run and per role.
+/// Calls, requests, tokens and cost, for the run and per role.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct UsageTotals {
     pub cost_usd: f64,
     pub input_tokens: u64,
+    /// Model calls the engine made (a planner attempt, an executor turn, …).
     pub llm_calls: u64,
     pub output_tokens: u64,
     #[serde(default)]
     pub per_role: IndexMap<Role, RoleUsage>,
+    /// Requests the models answered: at least one per call, more when a provider re-asks
+    /// inside a call. `budget.max_llm_calls` counts these.
+    #[serde(default)]
+    pub requests: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -232,11 +420,21 @@ pub struct RoleUsage {
     pub input_tokens: u64,
     pub llm_calls: u64,
     pub output_tokens: u64,
+    #[serde(default)]
+    pub requests: u64,
 }
 
 impl RoleUsage {
     pub fn tokens(&self) -> u64 {
         self.input_tokens + self.output_tokens
+    }
+
+    fn add(&mut self, requests: u32, input_tokens: u64, output_tokens: u64, cost_usd: f64) {
+        self.llm_calls += 1;
+        self.requests += u64::from(requests);
+        self.input_tokens += input_tokens;
+        self.output_tokens += output_tokens;
+        self.cost_usd += cost_usd;
     }
 }
 
@@ -245,17 +443,24 @@ impl UsageTotals {
         self.input_tokens + self.output_tokens
     }
 
-    /// Adds one call.
-    pub fn add(&mut self, role: Role, input_tokens: u64, output_tokens: u64, cost_usd: f64) {
+    /// Adds one call that took `requests` requests.
+    pub fn add(
+        &mut self,
+        role: Role,
+        requests: u32,
+        input_tokens: u64,
+        output_tokens: u64,
+        cost_usd: f64,
+    ) {
         self.llm_calls += 1;
+        self.requests += u64::from(requests);
         self.input_tokens += input_tokens;
         self.output_tokens += output_tokens;
         self.cost_usd += cost_usd;
-        let r = self.per_role.entry(role).or_default();
-        r.llm_calls += 1;
-        r.input_tokens += input_tokens;
-        r.output_tokens += output_tokens;
-        r.cost_usd += cost_usd;
+        self.per_role
+            .entry(role)
+            .or_default()
+            .add(requests, input_tokens, output_tokens, cost_usd);
     }
 
     pub fn role(&self, role: Role) -> RoleUsage {

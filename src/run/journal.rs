@@ -103,10 +103,27 @@ impl Journal {
                 type TEXT NOT NULL,
                 data TEXT NOT NULL,
                 PRIMARY KEY (run_id, seq)
-            ) WITHOUT ROWID;",
+            ) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS leases (
+                run_id TEXT PRIMARY KEY,
+                host TEXT NOT NULL,
+                boot TEXT NOT NULL,
+                pid INTEGER NOT NULL,
+                start INTEGER NOT NULL,
+                since TEXT NOT NULL
+            );",
         )
         .map_err(|e| err(&e))?;
         Ok(Journal { conn, path })
+    }
+
+    /// The database file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
     }
 
     fn db_error(&self, e: impl std::fmt::Display) -> JournalError {

@@ -7,6 +7,7 @@ pub mod event;
 pub mod id;
 pub mod inputs;
 pub mod journal;
+pub mod lease;
 pub mod redact;
 pub mod state;
 pub mod writer;

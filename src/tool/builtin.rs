@@ -151,6 +151,7 @@ mod tests {
     async fn runs_each_builtin() {
         let dir = tempfile::tempdir().unwrap();
         let ctx = ToolContext {
+            idempotency_key: None,
             inputs: json!({}),
             workflow_dir: dir.path().to_path_buf(),
         };

@@ -23,6 +23,9 @@ use super::truncate::Capture;
 use super::{ToolContext, ToolError, ToolOutput, ToolRunner, template_context};
 use crate::template;
 
+/// The variable that carries a call's idempotency key (see [`ToolContext::idempotency_key`]).
+pub const IDEMPOTENCY_ENV: &str = "PE_IDEMPOTENCY_KEY";
+
 /// After the program exits, how long its pipes may stay open (held by a background child)
 /// before the rest of its process group is killed.
 const PIPE_GRACE: Duration = Duration::from_millis(200);
@@ -104,6 +107,9 @@ impl ToolRunner for CommandRunner {
                 ToolError::failed(format!("`{}`: cannot render env {key}: {e}", self.tool))
             })?;
             command.env(key, value);
+        }
+        if let Some(key) = &ctx.idempotency_key {
+            command.env(IDEMPOTENCY_ENV, key);
         }
         let child = command
             .spawn()

@@ -19,6 +19,7 @@ fn runner(argv: &[&str]) -> CommandRunner {
 
 fn context(dir: &Path) -> ToolContext {
     ToolContext {
+        idempotency_key: None,
         inputs: json!({"service": "api"}),
         workflow_dir: dir.to_path_buf(),
     }

@@ -193,7 +193,10 @@ impl ToolRunner for HttpRunner {
     /// with the status and the start of the body (APIs explain errors there).
     async fn call(&self, args: &Value, ctx: &ToolContext) -> Result<ToolOutput, ToolError> {
         let vars = template_context(args, ctx);
-        let request = self.request(&vars)?;
+        let mut request = self.request(&vars)?;
+        if let Some(key) = &ctx.idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
         let mut response = request
             .send()
             .await

@@ -12,6 +12,7 @@ fn runner(spec: Value, limit: usize) -> HttpRunner {
 
 fn context() -> ToolContext {
     ToolContext {
+        idempotency_key: None,
         inputs: json!({"service": "api"}),
         workflow_dir: std::env::temp_dir(),
     }

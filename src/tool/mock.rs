@@ -141,6 +141,7 @@ mod tests {
 
     fn ctx() -> ToolContext {
         ToolContext {
+            idempotency_key: None,
             inputs: json!({"service": "api"}),
             workflow_dir: std::env::temp_dir(),
         }

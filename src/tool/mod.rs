@@ -52,6 +52,10 @@ pub fn template_context(args: &Value, ctx: &ToolContext) -> Value {
 /// What a tool call sees besides its arguments.
 #[derive(Clone, Debug)]
 pub struct ToolContext {
+    /// The key of this call (`PE_IDEMPOTENCY_KEY` for commands, `Idempotency-Key` for http):
+    /// the same when a resumed run makes the same call of the same step attempt again, so a
+    /// side-effecting tool can recognise a repeat. Absent outside a run (`pe test` stubs).
+    pub idempotency_key: Option<String>,
     /// The workflow's inputs (templates may use `inputs.x`).
     pub inputs: Value,
     /// The directory of the workflow file: the root for relative paths and file builtins.

@@ -114,6 +114,7 @@ mod tests {
             tool: "mk".into(),
         };
         let ctx = ToolContext {
+            idempotency_key: None,
             inputs: json!({}),
             workflow_dir: dir.path().to_path_buf(),
         };

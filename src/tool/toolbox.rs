@@ -159,20 +159,7 @@ impl Toolbox {
         args: &Value,
         ctx: &ToolContext,
     ) -> Result<ToolOutput, ToolError> {
-        let Some(entry) = self.entries.get(name) else {
-            return Err(ToolError::UnknownTool {
-                name: name.to_string(),
-                available: if self.entries.is_empty() {
-                    "none".to_string()
-                } else {
-                    self.entries
-                        .keys()
-                        .map(String::as_str)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                },
-            });
-        };
+        let entry = self.entry(name)?;
         entry.validate(name, args)?;
         entry.calls.fetch_add(1, Ordering::Relaxed);
         let run = entry.runner.call(args, ctx);
@@ -185,6 +172,29 @@ impl Toolbox {
                     tool: name.to_string(),
                     after: timeout.to_string(),
                 })
+            })
+    }
+
+    /// Whether a call would run: the tool exists and the arguments fit its schema (what
+    /// [`Toolbox::call`] checks first; the engine asks before journaling a call as started).
+    pub fn check(&self, name: &str, args: &Value) -> Result<(), ToolError> {
+        self.entry(name)?.validate(name, args)
+    }
+
+    fn entry(&self, name: &str) -> Result<&Entry, ToolError> {
+        self.entries
+            .get(name)
+            .ok_or_else(|| ToolError::UnknownTool {
+                name: name.to_string(),
+                available: if self.entries.is_empty() {
+                    "none".to_string()
+                } else {
+                    self.entries
+                        .keys()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
             })
     }
 }

@@ -35,6 +35,7 @@ fn toolbox(tools: Vec<Tool>) -> Toolbox {
 
 fn context(dir: &std::path::Path) -> ToolContext {
     ToolContext {
+        idempotency_key: None,
         inputs: json!({}),
         workflow_dir: dir.to_path_buf(),
     }

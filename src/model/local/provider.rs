@@ -47,6 +47,10 @@ impl Model for LocalModel {
         &self.reference
     }
 
+    fn default_output_cap(&self, role: Role) -> u64 {
+        output_cap(Some(role))
+    }
+
     async fn complete(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError> {
         let constraint = format::constraint(request, Limits::default());
         let cap = output_cap(request.role);
