@@ -136,9 +136,19 @@ fn describe(
         ValidationErrorKind::AdditionalProperties { unexpected } => {
             let allowed = allowed_keys(error);
             let allowed: Vec<&str> = allowed.iter().map(String::as_str).collect();
-            for key in unexpected {
+            for (i, key) in unexpected.iter().enumerate() {
                 let child = format!("{pointer}/{}", escape_pointer(key));
                 failed.push(child.clone());
+                // Keys come in file order: past the number of diagnostics `pe check` shows,
+                // none of them can be shown, so no help is worked out for them.
+                if i >= crate::check::MAX_DIAGNOSTICS {
+                    diags.push(Diagnostic::new(
+                        Kind::UnknownKey,
+                        doc.key_span(&child),
+                        format!("unknown key `{}` in {what}", clip(key)),
+                    ));
+                    continue;
+                }
                 let help = match (
                     crate::diagnostic::did_you_mean(key, allowed.iter().copied()),
                     section_of(key),

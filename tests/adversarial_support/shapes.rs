@@ -95,10 +95,10 @@ pub fn hostile_shapes() -> Vec<(&'static str, String)> {
             ),
         ),
         (
-            "900 tools with valid templates and schemas",
+            "550 tools with valid templates and schemas",
             format!(
                 "{head}inputs: {{x: {{type: string, default: a}}}}\ntools:\n{}",
-                fill(900, &|i| format!(
+                fill(550, &|i| format!(
                     "  t{i}:\n    description: Tool {i}.\n    parameters: {{type: object, properties: {{{}}}}}\n    command: [echo, '{{{{ args.p0 | upper }}}}', '{{{{ inputs.x }}}}']\n",
                     (0..40)
                         .map(|j| format!("p{j}: {{type: string, pattern: '^[a-z]+$'}}"))
