@@ -47,11 +47,12 @@ fn yaml_bombs_stop_at_once_with_a_located_error() {
             "{run:?}"
         );
         assert_eq!(run.code, Some(3));
-        // x-4 copies x-3 (1,111 values) ten times: the 91st copy passes 100,000.
-        assert_eq!(located(&doc), [("pe::yaml-limit".to_string(), 8, 46)]);
+        // Anchors x-0..x-3 keep 12,344 values and aliases copy 12,330 by the end of x-3's
+        // line; x-4 copies x-3 (11,111 values): its seventh copy passes 100,000.
+        assert_eq!(located(&doc), [("pe::yaml-limit".to_string(), 8, 41)]);
         assert_eq!(
             doc["files"][0]["diagnostics"][0]["message"],
-            json!("aliases copy more than 100000 values in this file")
+            json!("aliases and anchors copy more than 100000 values in this file")
         );
     }
     // Aliases of aliases that nest instead of multiplying.

@@ -126,6 +126,17 @@ pub fn hostile_shapes() -> Vec<(&'static str, String)> {
             ),
         ),
         (
+            "760 chains of 120 nested anchors",
+            format!(
+                "{head}x-d:\n{}",
+                fill(760, &|n| format!(
+                    "  - {}{}\n",
+                    (0..120).map(|i| format!("&a{n}_{i} [")).collect::<String>(),
+                    "]".repeat(120)
+                ))
+            ),
+        ),
+        (
             "aliases at the limit",
             format!(
                 "{head}x-a: &a [1,2,3,4,5,6,7,8,9]\nx-b: [{}]\n",
