@@ -151,7 +151,7 @@ impl DiagnosticSink for Vec<Diagnostic> {
 /// The first `limit` diagnostics in file order (sorted by position, duplicates dropped),
 /// and a count of the others. Kept ones are compacted whenever four times the limit pile up.
 #[derive(Debug)]
-pub struct Bounded {
+pub(crate) struct Bounded {
     dropped: usize,
     kept: Vec<Diagnostic>,
     limit: usize,
@@ -161,7 +161,7 @@ pub struct Bounded {
 }
 
 impl Bounded {
-    pub fn new(limit: usize) -> Bounded {
+    pub(crate) fn new(limit: usize) -> Bounded {
         Bounded {
             dropped: 0,
             kept: Vec::new(),
@@ -181,7 +181,7 @@ impl Bounded {
     }
 
     /// The kept diagnostics in file order and how many more there were.
-    pub fn finish(mut self) -> (Vec<Diagnostic>, usize) {
+    pub(crate) fn finish(mut self) -> (Vec<Diagnostic>, usize) {
         self.compact();
         (self.kept, self.dropped)
     }

@@ -68,7 +68,7 @@ fn url_environment() -> Environment<'static> {
 /// Percent-encodes everything but RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _ ~`):
 /// the result is safe as one path segment and as one query key or value. Stricter than
 /// Jinja2's `urlencode`, which leaves `/` alone (so a value could add path segments).
-pub fn encode_component(text: &str) -> String {
+pub(crate) fn encode_component(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
@@ -108,7 +108,7 @@ fn urlencode(value: &Value) -> Result<Value, minijinja::Error> {
 
 /// Filters templates have, for "did you mean" help (the environment is the truth: a unit
 /// test checks each of these exists in it).
-pub const FILTERS: &[&str] = &[
+pub(crate) const FILTERS: &[&str] = &[
     "abs",
     "attr",
     "batch",
@@ -167,7 +167,7 @@ pub const FILTERS: &[&str] = &[
 ];
 
 /// Tests templates have (`{% if x is defined %}`), for "did you mean" help.
-pub const TESTS: &[&str] = &[
+pub(crate) const TESTS: &[&str] = &[
     "boolean",
     "defined",
     "divisibleby",
@@ -225,7 +225,7 @@ pub fn variables(text: &str) -> Result<BTreeSet<String>, TemplateError> {
 
 /// What a template uses, found without rendering it.
 #[derive(Debug, Default)]
-pub struct Inspection {
+pub(crate) struct Inspection {
     /// Filters and tests it applies that do not exist, in template order, each once.
     pub unknown: Vec<UnknownName>,
     /// The variables it reads, dotted (`inputs.version`, `task`).
@@ -234,7 +234,7 @@ pub struct Inspection {
 
 /// A filter or test a template names that the environment does not have.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UnknownName {
+pub(crate) struct UnknownName {
     pub kind: NameKind,
     pub name: String,
     /// Byte offset of the expression that uses it, within the template text.
@@ -242,14 +242,14 @@ pub struct UnknownName {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NameKind {
+pub(crate) enum NameKind {
     Filter,
     Test,
 }
 
 /// Compiles `text` and reports its variables and unknown filters and tests (read from the
 /// compiled instructions, so names inside strings or comments are never mistaken for them).
-pub fn inspect(text: &str) -> Result<Inspection, TemplateError> {
+pub(crate) fn inspect(text: &str) -> Result<Inspection, TemplateError> {
     let env = environment();
     let tmpl = env.template_from_str(text).map_err(syntax_error)?;
     let variables = tmpl.undeclared_variables(true).into_iter().collect();
@@ -323,7 +323,7 @@ fn render_message(e: &minijinja::Error) -> String {
 
 /// Renders a URL template: every substituted value is percent-encoded (see
 /// [`url_environment`]), so it is one path segment or one query value.
-pub fn render_url<S: serde::Serialize>(text: &str, ctx: &S) -> Result<String, TemplateError> {
+pub(crate) fn render_url<S: serde::Serialize>(text: &str, ctx: &S) -> Result<String, TemplateError> {
     let env = url_environment();
     let tmpl = env.template_from_str(text).map_err(syntax_error)?;
     tmpl.render(Value::from(minijinja::value::Serde(ctx)))

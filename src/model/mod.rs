@@ -12,7 +12,7 @@ pub mod http_client;
 pub mod local;
 pub mod ollama;
 pub mod openai;
-pub mod redacting;
+pub(crate) mod redacting;
 pub mod resolve;
 pub mod retry;
 pub mod scripted;

@@ -7,7 +7,7 @@
 
 mod builtin;
 pub mod calculator;
-pub mod carried;
+pub(crate) mod carried;
 mod command;
 mod files;
 mod http;
