@@ -3,9 +3,10 @@
 //! Figures are medians over many runs; the README quotes them with the machine they ran on.
 //!
 //! Then hostile files (`tests/adversarial_support/shapes.rs`: YAML bombs and about 1 MB in
-//! the shapes that cost the checker most): the `pe check` process's wall time and peak RSS
-//! (GNU time's "maximum resident set size": it forks pe from a small process, so the
-//! figure is pe's own), medians of 5 runs. Limits: under a second and 100 MB each.
+//! the shapes that cost the checker most): the `pe check` process's wall time, CPU time
+//! (user + system) and peak RSS (GNU time's "maximum resident set size": it forks pe from a
+//! small process, so the figure is pe's own), medians of 5 runs. Limits: under a second and
+//! 100 MB each.
 
 #[path = "../tests/adversarial_support/shapes.rs"]
 mod shapes;
@@ -102,11 +103,15 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Wall time and peak RSS (KB) of `pe check FILE`, under GNU time.
-fn timed_check(exe: &str, file: &std::path::Path, report: &std::path::Path) -> (Duration, u64) {
+/// Wall time, CPU time (user + system) and peak RSS (KB) of `pe check FILE`, under GNU time.
+fn timed_check(
+    exe: &str,
+    file: &std::path::Path,
+    report: &std::path::Path,
+) -> (Duration, Duration, u64) {
     let t = Instant::now();
     let status = Command::new("/usr/bin/time")
-        .args(["-f", "%M", "-o"])
+        .args(["-f", "%M %U %S", "-o"])
         .arg(report)
         .args([exe, "check", "--format", "json"])
         .arg(file)
@@ -121,12 +126,15 @@ fn timed_check(exe: &str, file: &std::path::Path, report: &std::path::Path) -> (
         file.display()
     );
     let text = std::fs::read_to_string(report).unwrap_or_default();
-    let kb = text
+    let figures: Vec<f64> = text
         .lines()
         .last()
-        .and_then(|l| l.trim().parse().ok())
-        .expect("GNU time's report");
-    (elapsed, kb)
+        .map(|l| l.split_whitespace().filter_map(|f| f.parse().ok()).collect())
+        .unwrap_or_default();
+    let [kb, user, system] = figures[..] else {
+        panic!("GNU time's report: {text}");
+    };
+    (elapsed, Duration::from_secs_f64(user + system), kb as u64)
 }
 
 fn hostile(dir: &std::path::Path, exe: &str) {
@@ -149,17 +157,20 @@ fn hostile(dir: &std::path::Path, exe: &str) {
     for (name, text) in files {
         let _ = std::fs::write(&file, &text);
         let mut times = Vec::new();
+        let mut cpus = Vec::new();
         let mut peaks = Vec::new();
         for _ in 0..5 {
-            let (t, kb) = timed_check(exe, &file, &report);
+            let (t, cpu, kb) = timed_check(exe, &file, &report);
             times.push(t);
+            cpus.push(cpu);
             peaks.push(kb);
         }
         peaks.sort_unstable();
         println!(
-            "  {name} ({} KB): {:.0} ms, {:.1} MB",
+            "  {name} ({} KB): {:.0} ms wall, {:.0} ms CPU, {:.1} MB",
             text.len() / 1000,
             median(times).as_secs_f64() * 1e3,
+            median(cpus).as_secs_f64() * 1e3,
             peaks[peaks.len() / 2] as f64 / 1024.0
         );
     }
