@@ -129,7 +129,11 @@ fn timed_check(
     let figures: Vec<f64> = text
         .lines()
         .last()
-        .map(|l| l.split_whitespace().filter_map(|f| f.parse().ok()).collect())
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|f| f.parse().ok())
+                .collect()
+        })
         .unwrap_or_default();
     let [kb, user, system] = figures[..] else {
         panic!("GNU time's report: {text}");

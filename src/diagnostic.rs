@@ -9,6 +9,8 @@ use crate::source::Span;
 /// What kind of problem a diagnostic reports. The code is stable: scripts match on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
+    /// A builtin tool's declared `parameters` that do not match what the builtin takes.
+    BuiltinArguments,
     /// A `depends_on` chain that loops back on itself.
     DependencyCycle,
     /// The same key twice in one mapping.
@@ -47,6 +49,8 @@ pub enum Kind {
     Schema,
     /// A template that does not parse.
     TemplateSyntax,
+    /// A `tests:` case that would call a real model or run a tool for real.
+    TestNotHermetic,
     /// A tool that declares no kind, or more than one.
     ToolKind,
     /// A YAML file passes a loader limit (aliases copy too much, values nest too deep).
@@ -60,6 +64,7 @@ pub enum Kind {
 impl Kind {
     pub fn code(self) -> &'static str {
         match self {
+            Kind::BuiltinArguments => "pe::builtin-arguments",
             Kind::DependencyCycle => "pe::dependency-cycle",
             Kind::DuplicateKey => "pe::duplicate-key",
             Kind::DuplicateStepId => "pe::duplicate-step-id",
@@ -70,6 +75,7 @@ impl Kind {
             Kind::OutOfRange => "pe::out-of-range",
             Kind::Schema => "pe::schema",
             Kind::TemplateSyntax => "pe::template-syntax",
+            Kind::TestNotHermetic => "pe::test-not-hermetic",
             Kind::ToolKind => "pe::tool-kind",
             Kind::UndefinedVariable => "pe::undefined-variable",
             Kind::UnknownBuiltin => "pe::unknown-builtin",

@@ -25,6 +25,9 @@ pub enum Error {
     /// Occurs when a file named on the command line cannot be read.
     #[error("cannot read {path}: {reason}")]
     Read { path: String, reason: String },
+    /// Occurs when a file or directory named on the command line cannot be written.
+    #[error("cannot write {path}: {reason}")]
+    Write { path: String, reason: String },
     /// Occurs when arguments or inputs are wrong (unknown input, bad `--model`, ...).
     #[error("{message}")]
     Usage { message: String },
@@ -54,9 +57,10 @@ pub enum Error {
     /// an http(s) URL, a header that is not valid HTTP).
     #[error("cannot connect to `{reference}`: {reason}")]
     ProviderSetup { reason: String, reference: String },
-    /// Occurs when a role resolves to a provider this build cannot talk to yet.
+    /// Occurs when a role resolves to a provider this build leaves out (the embedded `local`
+    /// model in a `--no-default-features` build).
     #[error(
-        "the {role} model `{reference}` needs the `{provider}` provider, which is not available in this build yet; run offline with `--model scripted/<replies.yaml>`"
+        "the {role} model `{reference}` needs the `{provider}` provider, which this build of pe leaves out (built with --no-default-features): build it with `cargo build --locked`, or pick another model with `--model PROVIDER/MODEL` (`scripted/<replies.yaml>` runs offline)"
     )]
     ProviderUnavailable {
         provider: String,
@@ -140,6 +144,7 @@ impl Error {
         match self {
             Error::InvalidWorkflow { .. } => exit::INVALID_WORKFLOW,
             Error::Read { .. }
+            | Error::Write { .. }
             | Error::Usage { .. }
             | Error::InvalidInput { .. }
             | Error::MissingInput { .. }

@@ -32,19 +32,18 @@ use cli::{Cli, Command};
 
 /// Runs one command line and returns the process exit code.
 pub fn run(cli: Cli) -> u8 {
+    render::color::init(cli.color);
     let result = match cli.command {
         Command::Check(args) => commands::check::run(&args),
+        Command::Completions(args) => commands::help::completions(&args),
         Command::Exec(args) => commands::exec::run(&args),
+        Command::Man(args) => commands::help::man(&args),
         Command::Model(args) => commands::model::run(&args),
         Command::Runs(args) => commands::runs::run(&args),
         Command::Resume(args) => commands::resume::run(&args),
         Command::Show(args) => commands::show::run(&args),
         Command::Test(args) => commands::test::run(&args),
-        Command::Schema => {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(schema::WORKFLOW_SCHEMA.as_bytes());
-            Ok(error::exit::COMPLETED)
-        }
+        Command::Schema(args) => commands::schema::run(&args),
     };
     match result {
         Ok(code) => code,
@@ -57,11 +56,13 @@ pub fn run(cli: Cli) -> u8 {
 
 /// Prints an error that ended a command to stderr.
 pub fn report(e: &error::Error) {
-    use std::io::IsTerminal;
     let mut err = std::io::stderr().lock();
+    let color = render::color::stderr();
     match e {
-        error::Error::InvalidWorkflow { diagnostics, file } => {
-            let color = std::io::stderr().is_terminal();
+        error::Error::InvalidWorkflow { diagnostics, file }
+        | error::Error::ScriptedReplies {
+            source: model::scripted::ScriptedLoadError::Located { diagnostics, file },
+        } => {
             for d in diagnostics {
                 let _ = write!(err, "{}", render::diagnostic::render(file, d, color));
             }

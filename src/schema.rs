@@ -18,6 +18,19 @@ use crate::yaml::{Document, escape_pointer};
 /// The published schema, byte for byte.
 pub const WORKFLOW_SCHEMA: &str = include_str!("../schemas/workflow.schema.json");
 
+/// The published schema of scripted replies files, byte for byte.
+pub const REPLIES_SCHEMA: &str = include_str!("../schemas/replies.schema.json");
+
+/// The compiled replies schema (`pe test`, `--model scripted/FILE`).
+pub fn replies_validator() -> &'static Validator {
+    static VALIDATOR: OnceLock<Validator> = OnceLock::new();
+    VALIDATOR.get_or_init(|| {
+        let schema: Value =
+            serde_json::from_str(REPLIES_SCHEMA).expect("embedded replies schema is JSON");
+        jsonschema::draft202012::new(&schema).expect("embedded replies schema compiles")
+    })
+}
+
 /// The parsed schema document.
 pub fn schema_json() -> &'static Value {
     static SCHEMA: OnceLock<Value> = OnceLock::new();
@@ -295,7 +308,8 @@ fn describe(
                         type_name(instance)
                     ),
                 )
-                .label(format!("expected {expected}")),
+                .label(format!("expected {expected}"))
+                .help(form_hint(&pointer).unwrap_or_default()),
             );
             failed.push(pointer);
         }
@@ -444,6 +458,21 @@ fn clip(text: &str) -> String {
 /// A scalar as quoted in a message, cut like [`clip`].
 fn shown(value: &Value) -> String {
     clip(&value.to_string())
+}
+
+/// How to write the value at `pointer` when it has the wrong shape: the forms people get
+/// wrong first.
+fn form_hint(pointer: &str) -> Option<String> {
+    let parts: Vec<&str> = pointer.split('/').skip(1).collect();
+    Some(match parts.as_slice() {
+        ["tools", _, "http"] => "`http` is a mapping: `http: {url: 'https://api.example.com/items/{{ args.id }}', method: GET}` (also `headers`, `body`)".into(),
+        ["tools", _, "command"] => "`command` is an argv list, never a shell line: `command: [./scripts/ci.sh, '{{ args.version }}']`".into(),
+        ["tools", _, "parameters"] => "`parameters` is a JSON Schema: `{type: object, properties: {q: {type: string}}, required: [q]}`".into(),
+        ["plan", "steps"] => "a fixed plan is a list: `steps: [{id: fetch, description: Fetch the data, tool: fetch}]`".into(),
+        ["tests"] => "`tests` is a list of cases: `tests: [{name: happy path, replies: replies.yaml, expect: {status: completed}}]`".into(),
+        ["inputs", _] => "an input is a JSON Schema: `{type: string, default: api, description: ...}`".into(),
+        _ => return None,
+    })
 }
 
 fn out_of_range(

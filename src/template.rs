@@ -323,7 +323,10 @@ fn render_message(e: &minijinja::Error) -> String {
 
 /// Renders a URL template: every substituted value is percent-encoded (see
 /// [`url_environment`]), so it is one path segment or one query value.
-pub(crate) fn render_url<S: serde::Serialize>(text: &str, ctx: &S) -> Result<String, TemplateError> {
+pub(crate) fn render_url<S: serde::Serialize>(
+    text: &str,
+    ctx: &S,
+) -> Result<String, TemplateError> {
     let env = url_environment();
     let tmpl = env.template_from_str(text).map_err(syntax_error)?;
     tmpl.render(Value::from(minijinja::value::Serde(ctx)))

@@ -127,6 +127,43 @@ impl Builtin {
         "write_file",
     ];
 
+    pub const ALL: [Builtin; 5] = [
+        Builtin::Calculator,
+        Builtin::CurrentTime,
+        Builtin::ListFiles,
+        Builtin::ReadFile,
+        Builtin::WriteFile,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::Calculator => "calculator",
+            Builtin::CurrentTime => "current_time",
+            Builtin::ListFiles => "list_files",
+            Builtin::ReadFile => "read_file",
+            Builtin::WriteFile => "write_file",
+        }
+    }
+
+    /// What the builtin does, as `pe schema --builtins` and the README publish it.
+    pub fn description(self) -> &'static str {
+        match self {
+            Builtin::Calculator => {
+                "Arithmetic on numbers: + - * / % ^, parentheses, pi, e, sqrt, abs, round, floor, ceil, min, max, ln, log10, exp. Never eval."
+            }
+            Builtin::CurrentTime => "The current UTC time, RFC 3339 (2026-11-05T14:03:07Z).",
+            Builtin::ListFiles => {
+                "Lists a directory inside the workflow's directory (directories end with /)."
+            }
+            Builtin::ReadFile => {
+                "Reads a UTF-8 file inside the workflow's directory (at most `max_output_bytes`)."
+            }
+            Builtin::WriteFile => {
+                "Writes a file inside the workflow's directory, creating parent directories."
+            }
+        }
+    }
+
     pub fn from_name(name: &str) -> Option<Builtin> {
         Some(match name {
             "calculator" => Builtin::Calculator,

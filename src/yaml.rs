@@ -114,6 +114,8 @@ pub fn parse(source: &Source, diags: &mut dyn DiagnosticSink) -> Document {
 fn yaml_help(info: &str) -> String {
     if info.contains("tab") {
         "YAML indentation must use spaces, not tabs".to_string()
+    } else if info.contains("recursion limit") {
+        "`[...]` and `{...}` nest at most 255 deep; no workflow needs this: flatten the structure, or quote the value if it is text".to_string()
     } else if info.contains("mapping values are not allowed") {
         "check the indentation, or quote a value that contains `: `".to_string()
     } else {

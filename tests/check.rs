@@ -196,3 +196,109 @@ fn schema_command_prints_the_published_schema() {
             .expect("schema file");
     assert_eq!(out.stdout, published);
 }
+
+/// `pe check` on a file written into a temporary directory: exit code and stderr.
+fn check_text(text: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("w.yaml"), text).unwrap();
+    let out = pe()
+        .current_dir(dir.path())
+        .args(["check", "w.yaml"])
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8(out.stderr).expect("utf-8"),
+    )
+}
+
+#[test]
+fn the_help_names_the_form_people_meant() {
+    let (code, stderr) = check_text(
+        "version: 1\nname: h\ntask: Check {{ service }}.\ninputs:\n  service: {type: string}\ntools:\n  get:\n    description: Get.\n    http: 'https://example.com'\n",
+    );
+    assert_eq!(code, Some(3));
+    assert_eq!(
+        stderr,
+        r#"pe::undefined-variable
+
+  × undefined template variable `service`
+   ╭─[w.yaml:3:16]
+ 2 │ name: h
+ 3 │ task: Check {{ service }}.
+   ·                ───┬───
+   ·                   ╰── not defined here
+ 4 │ inputs:
+   ╰────
+  help: `service` is an input: write `{{ inputs.service }}`
+pe::schema
+
+  × `tools.get.http` must be a mapping, not string
+   ╭─[w.yaml:9:11]
+ 8 │     description: Get.
+ 9 │     http: 'https://example.com'
+   ·           ──────────┬──────────
+   ·                     ╰── expected object
+   ╰────
+  help: `http` is a mapping: `http: {url: 'https://api.example.com/items/{{ args.id }}', method:
+        GET}` (also `headers`, `body`)
+w.yaml: 2 problems
+"#
+    );
+}
+
+#[test]
+fn deep_nesting_says_so_and_a_huge_line_is_shown_as_a_window() {
+    let text = format!("version: 1\nname: x\ntask: {}\n", "[".repeat(100_000));
+    let (code, stderr) = check_text(&text);
+    assert_eq!(code, Some(3));
+    let window = format!("…{}", "[".repeat(160));
+    let expected = format!(
+        "pe::yaml-syntax
+
+  × the file is not valid YAML
+   ╭─[w.yaml:3:262]
+ 2 │ name: x
+ 3 │ {window}…
+   · {pad}▲
+   · {pad}╰── recursion limit exceeded
+   ╰────
+  help: `[...]` and `{{...}}` nest at most 255 deep; no workflow needs this: flatten the structure,
+        or quote the value if it is text
+w.yaml: 1 problem
+",
+        pad = " ".repeat(54)
+    );
+    assert_eq!(stderr, expected);
+}
+
+#[test]
+fn check_reads_standard_input_and_json_is_an_alias_of_format_json() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/invalid/unknown-key.yaml"),
+    )
+    .unwrap();
+    let out = pe()
+        .args(["check", "--json", "-"])
+        .write_stdin(text)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["files"][0]["file"], "<stdin>");
+    assert_eq!(doc["files"][0]["diagnostics"][0]["code"], "pe::unknown-key");
+    assert_eq!(doc["files"][0]["diagnostics"][0]["line"], 5);
+    let twice = pe()
+        .args(["check", "-", "-"])
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert_eq!(twice.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&twice.stderr).ends_with(
+            "error: cannot read <stdin>: standard input was already read for another `-` argument\n"
+        ),
+        "{}",
+        String::from_utf8_lossy(&twice.stderr)
+    );
+}

@@ -68,7 +68,7 @@ fn run_once(fake: &FakeLlm, models: &str, env: &[(&str, &str)]) -> usize {
     let out = fake_llm::pe(&case, env, &["show", "latest"]);
     let timeline = String::from_utf8_lossy(&out.stdout).to_string();
     let line = regex_lite::Regex::new(
-        r"^[0-9:.]{12} +(planner|executor|synthesizer) call( \[[a-d]\])? · \S+ · 100\+10 tokens · [0-9.]+ms · [2-9] attempts$",
+        r"^[0-9:.]{12} +(planner|executor|synthesizer) call( \[[a-d]\])? · \S+ · 100\+10 tokens · ([0-9]+ms|[0-9]+\.[0-9]s) · [2-9] attempts$",
     )
     .unwrap();
     let shown = timeline.lines().filter(|l| line.is_match(l)).count();

@@ -523,6 +523,20 @@ fn a_resumed_run_keeps_counting_its_timeout() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert_eq!(doc["reason"], "budget.timeout (500ms) reached", "run {i}");
-        assert_eq!(doc["steps"][0]["status"], "succeeded", "run {i}");
+        // b was cut off by the timeout 200 ms into its 300 ms turn: the resumed process had
+        // only what the first one left (a counted from zero again would let b finish).
+        assert_eq!(
+            (
+                &doc["steps"][0]["status"],
+                &doc["steps"][1]["status"],
+                &doc["steps"][1]["error"]
+            ),
+            (
+                &json!("succeeded"),
+                &json!("failed"),
+                &json!("interrupted: the run ended budget_exhausted")
+            ),
+            "run {i}"
+        );
     });
 }

@@ -208,3 +208,22 @@ fn duration_pattern_is_the_parsers() {
         pe::duration::PATTERN
     );
 }
+
+/// `schemas/replies.schema.json` is the workflow schema's `scripted_replies` published on its
+/// own (for editors): the same roles and the same reply definition, word for word.
+#[test]
+fn replies_schema_is_the_workflow_schemas_replies_definition() {
+    let workflow = schema();
+    let replies: Value = serde_json::from_str(pe::schema::REPLIES_SCHEMA).expect("JSON");
+    assert_eq!(
+        replies["properties"],
+        workflow["$defs"]["scripted_replies"]["properties"]
+    );
+    assert_eq!(replies["additionalProperties"], Value::Bool(false));
+    for def in ["scripted_reply", "duration"] {
+        assert_eq!(
+            replies["$defs"][def], workflow["$defs"][def],
+            "$defs/{def} differs between the two schemas"
+        );
+    }
+}

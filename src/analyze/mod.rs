@@ -3,6 +3,9 @@
 //! and the validity of the JSON Schemas a workflow embeds. Builds the checked [`Workflow`]
 //! when nothing is wrong.
 
+mod builtins;
+mod cases;
+mod hints;
 mod models;
 mod plan;
 mod templates;
@@ -13,7 +16,7 @@ use std::collections::HashSet;
 use indexmap::IndexMap;
 use serde_json::json;
 
-use crate::diagnostic::{Diagnostic, DiagnosticSink, Kind, suggestion};
+use crate::diagnostic::{Diagnostic, DiagnosticSink, Kind};
 use crate::duration::Duration;
 use crate::schema::check_user_schema;
 use crate::source::Source;
@@ -180,6 +183,9 @@ impl Analyzer<'_> {
                 );
                 ToolKind::Mock(mock.clone())
             } else if let Some(b) = spec.builtin.as_deref().and_then(Builtin::from_name) {
+                if let Some(declared) = &spec.parameters {
+                    self.builtin_parameters(&base, name, b, declared);
+                }
                 ToolKind::Builtin(b)
             } else {
                 // The schema reports a tool without a kind; nothing more to check here.
@@ -247,68 +253,6 @@ impl Analyzer<'_> {
                 problem,
                 "`output.schema` is not a valid JSON Schema".into(),
             );
-        }
-    }
-
-    fn tests(&mut self) {
-        let tools: Vec<&str> = self.file.tools.keys().map(String::as_str).collect();
-        let inputs: Vec<&str> = self.file.inputs.keys().map(String::as_str).collect();
-        let steps: Option<Vec<&str>> = self
-            .file
-            .plan
-            .steps
-            .as_ref()
-            .map(|s| s.iter().map(|s| s.id.as_str()).collect());
-        for (i, case) in self.file.tests.iter().enumerate() {
-            let base = format!("/tests/{i}");
-            for name in case.tools.keys().chain(case.expect.tool_calls.keys()) {
-                if !tools.contains(&name.as_str()) {
-                    let p = if case.tools.contains_key(name) {
-                        format!("{base}/tools/{}", escape_pointer(name))
-                    } else {
-                        format!("{base}/expect/tool_calls/{}", escape_pointer(name))
-                    };
-                    self.push(
-                        Diagnostic::new(
-                            Kind::UnknownTool,
-                            self.doc.key_span(&p),
-                            format!("test `{}` refers to unknown tool `{name}`", case.name),
-                        )
-                        .label("not declared under `tools:`")
-                        .help(suggestion(name, &tools)),
-                    );
-                }
-            }
-            for name in case.inputs.keys() {
-                if !inputs.contains(&name.as_str()) {
-                    let p = format!("{base}/inputs/{}", escape_pointer(name));
-                    self.push(
-                        Diagnostic::new(
-                            Kind::UndefinedVariable,
-                            self.doc.key_span(&p),
-                            format!("test `{}` sets unknown input `{name}`", case.name),
-                        )
-                        .label("not declared under `inputs:`")
-                        .help(suggestion(name, &inputs)),
-                    );
-                }
-            }
-            if let Some(ids) = &steps {
-                for id in case.expect.steps.keys() {
-                    if !ids.contains(&id.as_str()) {
-                        let p = format!("{base}/expect/steps/{}", escape_pointer(id));
-                        self.push(
-                            Diagnostic::new(
-                                Kind::UnknownStep,
-                                self.doc.key_span(&p),
-                                format!("test `{}` expects unknown step `{id}`", case.name),
-                            )
-                            .label("not in the fixed plan")
-                            .help(suggestion(id, ids)),
-                        );
-                    }
-                }
-            }
         }
     }
 }

@@ -214,10 +214,16 @@ impl Analyzer<'_> {
                         format!("undefined template variable `{root}`"),
                     )
                     .label("not defined here")
-                    .help(format!(
-                        "{}; variables here: {}",
-                        suggestion(root, allowed),
-                        allowed.join(", ")
+                    .help(super::hints::undefined_root_help(
+                        root,
+                        allowed,
+                        &self
+                            .file
+                            .inputs
+                            .keys()
+                            .map(String::as_str)
+                            .collect::<Vec<_>>(),
+                        params.flatten(),
                     )),
                 );
                 continue;

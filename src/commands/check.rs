@@ -1,6 +1,6 @@
 //! `pe check FILE...`: validate workflows and report every problem at once.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use serde_json::json;
 
@@ -12,7 +12,8 @@ use crate::render::diagnostic::{render, to_json};
 /// Checks every file (a missing file does not stop the others) and returns the exit code:
 /// 0 all valid, 3 any invalid, 2 any unreadable.
 pub fn run(args: &CheckArgs) -> Result<u8, Error> {
-    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let color = crate::render::color::stderr();
+    let format = args.format();
     let mut code = exit::COMPLETED;
     let mut files = Vec::new();
     let mut stderr = std::io::stderr().lock();
@@ -21,7 +22,7 @@ pub fn run(args: &CheckArgs) -> Result<u8, Error> {
             Ok(s) => s,
             Err(e) => {
                 code = code.max(e.code());
-                if args.format == Format::Json {
+                if format == Format::Json {
                     files.push(json!({"file": path.display().to_string(), "valid": false, "error": e.to_string(), "diagnostics": []}));
                 } else {
                     let _ = writeln!(stderr, "error: {e}");
@@ -34,7 +35,7 @@ pub fn run(args: &CheckArgs) -> Result<u8, Error> {
         if n > 0 {
             code = code.max(exit::INVALID_WORKFLOW);
         }
-        match args.format {
+        match format {
             Format::Json => {
                 let diags: Vec<_> = checked
                     .diagnostics
@@ -71,7 +72,7 @@ pub fn run(args: &CheckArgs) -> Result<u8, Error> {
             }
         }
     }
-    if args.format == Format::Json {
+    if format == Format::Json {
         let doc = json!({"valid": code == exit::COMPLETED, "files": files});
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(

@@ -17,10 +17,27 @@ use crate::run::state::RunState;
 use crate::run::writer::Writer;
 use crate::spec::RunStatus;
 
-/// A test hook, not a feature: after the journal holds the event with this sequence
-/// number, the process kills itself with SIGKILL. The crash tests use it to stop a run at
-/// an exact point of its journal, which killing from outside cannot do deterministically.
+/// A test hook, not a feature, compiled into debug builds only (the ones `cargo test`
+/// runs; a release binary ignores the variable): after the journal holds the event with
+/// this sequence number, the process kills itself with SIGKILL. The crash tests use it to
+/// stop a run at an exact point of its journal, which killing from outside cannot do
+/// deterministically.
+#[cfg(debug_assertions)]
 const CRASH_AFTER_EVENT: &str = "PE_TEST_CRASH_AFTER_EVENT";
+
+/// The event after which the process must die (debug builds, [`CRASH_AFTER_EVENT`]).
+fn crash_point() -> Option<u64> {
+    #[cfg(debug_assertions)]
+    {
+        std::env::var(CRASH_AFTER_EVENT)
+            .ok()
+            .and_then(|v| v.parse().ok())
+    }
+    #[cfg(not(debug_assertions))]
+    {
+        None
+    }
+}
 
 /// `sha256:<hex>` of a file's bytes (recorded in `run_started`).
 pub fn sha256(bytes: &[u8]) -> String {
@@ -51,9 +68,7 @@ pub fn run_journaled(
     for event in prior {
         progress.remember(event);
     }
-    let crash_after: Option<u64> = std::env::var(CRASH_AFTER_EVENT)
-        .ok()
-        .and_then(|v| v.parse().ok());
+    let crash_after = crash_point();
     let writer = Writer::spawn(
         journal,
         config.run_id.clone(),

@@ -3,8 +3,10 @@
 pub mod check;
 pub mod durable;
 pub mod exec;
+pub mod help;
 pub mod model;
 pub mod resume;
 pub mod runs;
+pub mod schema;
 pub mod show;
 pub mod test;

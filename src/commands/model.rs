@@ -10,7 +10,7 @@ use crate::models_cache::{self, CATALOG};
 pub fn run(args: &ModelArgs) -> Result<u8, Error> {
     match &args.command {
         ModelCommand::Pull { name } => pull(name),
-        ModelCommand::List => list(),
+        ModelCommand::List { json } => list(*json),
     }
 }
 
@@ -23,10 +23,28 @@ fn pull(name: &str) -> Result<u8, Error> {
     Ok(exit::COMPLETED)
 }
 
-fn list() -> Result<u8, Error> {
+fn list(json: bool) -> Result<u8, Error> {
     let installed = models_cache::installed().map_err(|source| Error::LocalModel { source })?;
     let mut out = std::io::stdout().lock();
     let dir = models_cache::models_dir();
+    if json {
+        let doc = serde_json::json!({
+            "models_dir": dir.display().to_string(),
+            "installed": installed.iter().map(|m| serde_json::json!({
+                "name": m.name, "size": m.size, "path": m.path.display().to_string(),
+            })).collect::<Vec<_>>(),
+            "available": CATALOG.iter().map(|e| serde_json::json!({
+                "name": e.name, "size": e.size, "description": e.description,
+                "installed": installed.iter().any(|m| m.name == e.name),
+            })).collect::<Vec<_>>(),
+        });
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        );
+        return Ok(exit::COMPLETED);
+    }
     let _ = writeln!(out, "models directory: {}", dir.display());
     if installed.is_empty() {
         let _ = writeln!(out, "no models installed");

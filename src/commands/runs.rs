@@ -42,9 +42,13 @@ pub fn run(args: &RunsArgs) -> Result<u8, Error> {
             "workflow": row.workflow,
             // A run without `run_finished` is still running or was killed: `pe resume` it.
             "status": state.status().map_or("unfinished", |s| s.as_str()),
+            "cause": state.finished.as_ref().and_then(|f| f.cause.map(|c| c.as_str())),
+            "reason": state.finished.as_ref().and_then(|f| f.reason.clone()),
+            "step_counts": state.counts(),
             "started_at": row.started_at,
             "duration_ms": duration_ms,
-            "cost_usd": state.usage.cost_usd,
+            // Only where some model had a price: no prices is not "free".
+            "cost_usd": state.usage.priced.then_some(state.usage.cost_usd),
             "llm_calls": state.usage.llm_calls,
         }));
     }
@@ -60,24 +64,34 @@ pub fn run(args: &RunsArgs) -> Result<u8, Error> {
     }
     let _ = writeln!(
         out,
-        "{:<26} {:<24} {:<18} {:<24} {:>9} {:>9}",
-        "RUN", "WORKFLOW", "STATUS", "STARTED", "DURATION", "COST"
+        "{:<26} {:<24} {:<18} {:>7} {:<24} {:>9} {:>9}",
+        "RUN", "WORKFLOW", "STATUS", "FAILED", "STARTED", "DURATION", "COST"
     );
     for r in &rows {
         let text = |k: &str| r[k].as_str().unwrap_or("").to_string();
         let dur = r["duration_ms"].as_i64().map_or("-".to_string(), |ms| {
             duration(u64::try_from(ms).unwrap_or(0))
         });
-        let cost = r["cost_usd"].as_f64().unwrap_or(0.0);
+        let cost = r["cost_usd"]
+            .as_f64()
+            .map_or_else(|| "-".to_string(), |c| format!("${c:.4}"));
+        let counts = &r["step_counts"];
+        // Failed steps of all steps; a failure a policy or the replanner accepted is counted.
+        let failed = format!(
+            "{}/{}",
+            counts["failed"].as_u64().unwrap_or(0),
+            counts["total"].as_u64().unwrap_or(0)
+        );
         let _ = writeln!(
             out,
-            "{:<26} {:<24} {:<18} {:<24} {:>9} {:>9}",
+            "{:<26} {:<24} {:<18} {:>7} {:<24} {:>9} {:>9}",
             text("id"),
             text("workflow"),
             text("status"),
+            failed,
             text("started_at"),
             dur,
-            format!("${cost:.4}")
+            cost
         );
     }
     Ok(exit::COMPLETED)

@@ -1,4 +1,7 @@
-//! `pe show RUN`: one run's journal, as a readable timeline or (`--json`) as JSON lines.
+//! `pe show RUN`: one run's journal as a story — the task, the plan, each step's result or
+//! error, each tool call's arguments and (truncated) output, model calls, replans with their
+//! reasons, the ending and the final answer — or (`--json`) the journal as JSON lines.
+//! Cost appears only where the run's models declared prices (an `llm_call` with `cost_usd`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -6,8 +9,14 @@ use std::path::PathBuf;
 use crate::cli::ShowArgs;
 use crate::commands::exec::{DEFAULT_STORE, open_run};
 use crate::error::{Error, exit};
-use crate::render::progress::line;
+use crate::render::progress::{duration, line};
+use crate::render::result::output_text;
+use crate::render::text::one_line;
+use crate::run::event::{Event, EventKind, ToolOutcome};
 use crate::run::state::RunState;
+
+/// How many characters of a tool call's arguments and output the timeline shows.
+const TOOL_CHARS: usize = 200;
 
 pub fn run(args: &ShowArgs) -> Result<u8, Error> {
     let store = args
@@ -22,61 +31,127 @@ pub fn run(args: &ShowArgs) -> Result<u8, Error> {
         );
     }
     let mut out = std::io::stdout().lock();
-    let mut state = RunState::default();
-    for event in &read.events {
-        if args.json {
+    if args.json {
+        for event in &read.events {
             let _ = writeln!(out, "{}", serde_json::to_string(event).unwrap_or_default());
-        } else {
-            // Timeline: the time of day, then the progress line (or the bare event type).
-            let time = event.at.get(11..23).unwrap_or(&event.at);
-            let text = line(&state, event).unwrap_or_else(|| detail(event));
-            for (i, l) in text.lines().enumerate() {
+        }
+        return Ok(exit::COMPLETED);
+    }
+    let _ = out.write_all(story(&read.events).as_bytes());
+    Ok(exit::COMPLETED)
+}
+
+/// The timeline of a run: the time of day, then what happened; the answer at the end.
+pub fn story(events: &[Event]) -> String {
+    let mut text = String::new();
+    let mut state = RunState::default();
+    for event in events {
+        let time = event.at.get(11..23).unwrap_or(&event.at);
+        if let Some(said) = told(&state, event) {
+            for (i, l) in said.lines().enumerate() {
                 let stamp = if i == 0 { time } else { "" };
-                let _ = writeln!(out, "{stamp:<12} {l}");
+                text.push_str(&format!("{stamp:<12} {l}\n"));
             }
         }
         state.apply(event);
     }
-    Ok(exit::COMPLETED)
+    if let Some(finished) = &state.finished {
+        match &finished.output {
+            Some(output) => {
+                text.push_str("\nanswer:\n");
+                text.push_str(output_text(output).trim_end());
+                text.push('\n');
+            }
+            None => text.push_str("\nno answer\n"),
+        }
+    } else {
+        text.push_str("\nthe run has not finished (pe resume continues it)\n");
+    }
+    text
 }
 
-/// A line for events the progress view does not show.
-fn detail(event: &crate::run::event::Event) -> String {
-    use crate::run::event::EventKind;
+/// What the story says about one event (`None`: nothing).
+fn told(state: &RunState, event: &Event) -> Option<String> {
     match &event.kind {
+        EventKind::RunStarted { task, .. } => {
+            let head = line(state, event)?;
+            Some(format!("{head}\ntask: {}", one_line(task, 300)))
+        }
         EventKind::LlmCall {
             attempts,
+            cost_usd,
+            error,
+            estimated,
             input_tokens,
             latency_ms,
             model,
             output_tokens,
+            requests,
             role,
             step,
-            ..
         } => {
             let step = step
                 .as_deref()
                 .map(|s| format!(" [{s}]"))
                 .unwrap_or_default();
-            let tries = if *attempts > 1 {
+            let mut tries = if *attempts > 1 {
                 format!(" · {attempts} attempts")
             } else {
                 String::new()
             };
-            format!(
-                "  {} call{step} · {model} · {input_tokens}+{output_tokens} tokens · {latency_ms}ms{tries}",
-                role.as_str()
-            )
+            if *requests > 1 {
+                tries.push_str(&format!(" · {requests} requests"));
+            }
+            // `~`: the server reported no usage, so the tokens are estimated.
+            let about = if *estimated { "~" } else { "" };
+            let cost = match cost_usd {
+                Some(c) => format!(" · ${c:.4}"),
+                None => String::new(),
+            };
+            let failed = error
+                .as_deref()
+                .map(|e| format!(" · error: {}", one_line(e, TOOL_CHARS)))
+                .unwrap_or_default();
+            Some(format!(
+                "  {} call{step} · {model} · {about}{input_tokens}+{output_tokens} tokens · {}{tries}{cost}{failed}",
+                role.as_str(),
+                duration(*latency_ms as u64)
+            ))
         }
         EventKind::ToolCall {
-            name,
-            step,
+            arguments,
             duration_ms,
+            error,
+            name,
+            outcome,
+            output,
+            step,
             ..
-        } => format!("  {step} · {name}: ok ({duration_ms}ms)"),
+        } => {
+            let args = one_line(&arguments.to_string(), TOOL_CHARS);
+            let took = duration(*duration_ms);
+            let said = match outcome {
+                ToolOutcome::Ok => format!(
+                    "→ ok ({took}): {}",
+                    one_line(output.as_deref().unwrap_or(""), TOOL_CHARS)
+                ),
+                ToolOutcome::Error => format!(
+                    "→ error ({took}): {}",
+                    one_line(error.as_deref().unwrap_or("failed"), TOOL_CHARS)
+                ),
+                ToolOutcome::Rejected => format!(
+                    "→ refused: {}",
+                    one_line(error.as_deref().unwrap_or(""), TOOL_CHARS)
+                ),
+            };
+            Some(format!("  {step} · {name} {args} {said}"))
+        }
         EventKind::BudgetExhausted {
             limit, used, max, ..
-        } => format!("budget exhausted: {} ({used} of {max})", limit.as_str()),
-        other => other.name().to_string(),
+        } => Some(format!(
+            "budget exhausted: {} ({used} of {max})",
+            limit.as_str()
+        )),
+        _ => line(state, event),
     }
 }

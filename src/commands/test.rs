@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::check::{check_source, read_source};
 use crate::cli::TestArgs;
@@ -27,7 +27,7 @@ use crate::run::cassette::{Replay, ReplayTool};
 use crate::run::inputs;
 use crate::run::redact::Redactor;
 use crate::run::state::RunState;
-use crate::spec::{Expectation, RepliesSource, RunStatus, TestCase};
+use crate::spec::{Expectation, RepliesSource, RunStatus, StepStatus, TestCase};
 use crate::tool::Toolbox;
 use crate::workflow::Workflow;
 
@@ -40,13 +40,15 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
         })?;
     let mut out = std::io::stdout().lock();
     let mut code = exit::COMPLETED;
-    let (mut passed, mut failed) = (0usize, 0usize);
-    let mut failures: Vec<(String, Vec<String>)> = Vec::new();
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut invalid: Vec<Value> = Vec::new();
+    let mut filtered_out = 0usize;
     for path in &args.files {
         let workflow = match load(path) {
             Ok(w) => w,
             Err(e) => {
                 crate::report(&e);
+                invalid.push(json!({"file": path.display().to_string(), "error": e.to_string()}));
                 code = code.max(e.code());
                 continue;
             }
@@ -61,34 +63,116 @@ pub fn run(args: &TestArgs) -> Result<u8, Error> {
         let workflow = Arc::new(workflow);
         for case in &workflow.file.tests {
             let title = format!("{} › {}", workflow.file.name, case.name);
-            let problems = match runtime.block_on(run_case(&workflow, case)) {
-                Ok(state) => check(&case.expect, &state.0, &state.1),
-                Err(e) => vec![format!("the run could not start: {e}")],
+            if !args.filters.is_empty() && !args.filters.iter().any(|f| title.contains(f.as_str()))
+            {
+                filtered_out += 1;
+                continue;
+            }
+            let started = std::time::Instant::now();
+            let (status, problems) = match runtime.block_on(run_case(&workflow, case)) {
+                Ok((state, calls)) => (state.status(), check(&case.expect, &state, &calls)),
+                Err(e) => {
+                    if let Error::ScriptedReplies {
+                        source: crate::model::scripted::ScriptedLoadError::Located { .. },
+                    } = &e
+                    {
+                        // Located problems in the replies file, rendered with their source.
+                        crate::report(&e);
+                    }
+                    (None, vec![format!("the run could not start: {e}")])
+                }
             };
-            if problems.is_empty() {
-                passed += 1;
-                let _ = writeln!(out, "test {title} ... ok");
-            } else {
-                failed += 1;
-                let _ = writeln!(out, "test {title} ... FAILED");
-                failures.push((title, problems));
+            let outcome = Outcome {
+                duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                file: path.display().to_string(),
+                name: case.name.clone(),
+                problems,
+                status,
+                title,
+                workflow: workflow.file.name.clone(),
+            };
+            if !args.json {
+                let verdict = if outcome.problems.is_empty() {
+                    "ok"
+                } else {
+                    "FAILED"
+                };
+                let _ = writeln!(out, "test {} ... {verdict}", outcome.title);
             }
+            outcomes.push(outcome);
         }
     }
-    if !failures.is_empty() {
-        let _ = writeln!(out, "\nfailures:");
-        for (title, problems) in &failures {
-            let _ = writeln!(out, "\n---- {title} ----");
-            for p in problems {
-                let _ = writeln!(out, "{p}");
+    let failed = outcomes.iter().filter(|o| !o.problems.is_empty()).count();
+    let passed = outcomes.len() - failed;
+    if args.json {
+        let cases: Vec<Value> = outcomes.iter().map(Outcome::to_json).collect();
+        let doc = json!({
+            "passed": passed,
+            "failed": failed,
+            "filtered_out": filtered_out,
+            "cases": cases,
+            "invalid": invalid,
+        });
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        );
+    } else {
+        if failed > 0 {
+            let _ = writeln!(out, "\nfailures:");
+            for o in outcomes.iter().filter(|o| !o.problems.is_empty()) {
+                let _ = writeln!(out, "\n---- {} ----", o.title);
+                for p in &o.problems {
+                    let _ = writeln!(out, "{p}");
+                }
             }
         }
+        let filtered = if filtered_out > 0 {
+            format!("; {filtered_out} filtered out")
+        } else {
+            String::new()
+        };
+        let _ = writeln!(out, "\n{passed} passed, {failed} failed{filtered}");
     }
-    let _ = writeln!(out, "\n{passed} passed, {failed} failed");
     if failed > 0 {
         code = code.max(exit::RUN_FAILED);
     }
+    if !args.filters.is_empty() && outcomes.is_empty() && filtered_out > 0 {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "error: no test case matches --filter {}",
+            args.filters.join(", --filter ")
+        );
+        code = code.max(exit::USAGE);
+    }
     Ok(code)
+}
+
+/// One case's result.
+struct Outcome {
+    duration_ms: u64,
+    file: String,
+    name: String,
+    /// Every missed expectation; empty when the case passed.
+    problems: Vec<String>,
+    status: Option<RunStatus>,
+    title: String,
+    workflow: String,
+}
+
+impl Outcome {
+    fn to_json(&self) -> Value {
+        json!({
+            "workflow": self.workflow,
+            "file": self.file,
+            "name": self.name,
+            "passed": self.problems.is_empty(),
+            "status": self.status.map(RunStatus::as_str),
+            "problems": self.problems,
+            "duration_ms": self.duration_ms,
+        })
+    }
 }
 
 fn load(path: &Path) -> Result<Workflow, Error> {
@@ -124,8 +208,8 @@ async fn run_case(
     } else {
         match &case.replies {
             Some(RepliesSource::File(file)) => {
-                let path = std::path::absolute(dir.join(file)).unwrap_or_else(|_| dir.join(file));
-                let reference = format!("scripted/{}", path.display());
+                // Resolved against the workflow's directory (`dir`), and shown as that join.
+                let reference = format!("scripted/{file}");
                 connect_all(apply_overrides(workflow, &[reference], dir)?, &roles)?
             }
             Some(RepliesSource::Inline(replies)) => {
@@ -144,7 +228,15 @@ async fn run_case(
                     choices: choices.choices,
                 }
             }
-            None => connect_all(apply_overrides(workflow, &[], dir)?, &roles)?,
+            // `pe check` refuses such a case (it would call the real models); never run one.
+            None => {
+                return Err(Error::Usage {
+                    message: format!(
+                        "test `{}` has no `replies` or `cassette`, so it would call the workflow's real models",
+                        case.name
+                    ),
+                });
+            }
         }
     };
     let models = models.redacted(&crate::commands::exec::redactor(workflow));
@@ -239,6 +331,22 @@ pub fn check(expect: &Expectation, state: &RunState, calls: &IndexMap<String, u6
                 "tool `{tool}`: expected {want} call{}, got {got}",
                 if *want == 1 { "" } else { "s" }
             ));
+        }
+    }
+    if !problems.is_empty() {
+        // A skipped step says only which dependency failed: show each failed step's own
+        // error, unless a line above already does.
+        for (id, step) in &state.steps {
+            if step.status != StepStatus::Failed {
+                continue;
+            }
+            let note = format!(
+                "step `{id}` failed: {}",
+                step.error.as_deref().unwrap_or("no error recorded")
+            );
+            if !problems.iter().any(|p| p.contains(&note)) {
+                problems.push(format!("note: {note}"));
+            }
         }
     }
     problems

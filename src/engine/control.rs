@@ -64,11 +64,12 @@ pub enum Trigger {
 }
 
 impl Trigger {
-    pub fn name(&self) -> &'static str {
+    /// The trigger as the workflow's `replan.when` names it (and the journal records it).
+    pub fn kind(&self) -> ReplanTrigger {
         match self {
-            Trigger::AfterEachStep => "after_each_step",
-            Trigger::AfterPlan => "after_plan",
-            Trigger::OnFailure { .. } => "on_failure",
+            Trigger::AfterEachStep => ReplanTrigger::AfterEachStep,
+            Trigger::AfterPlan => ReplanTrigger::AfterPlan,
+            Trigger::OnFailure { .. } => ReplanTrigger::OnFailure,
         }
     }
 }
@@ -227,7 +228,7 @@ pub(crate) fn next(state: &RunState, policy: &Policy) -> Next {
     let reviewed = state
         .open_decision
         .as_ref()
-        .is_some_and(|d| d.trigger == Trigger::AfterPlan.name());
+        .is_some_and(|d| d.trigger == ReplanTrigger::AfterPlan);
     if policy.review_plan && !reviewed {
         return Next::AskReplanner(Trigger::AfterPlan);
     }

@@ -90,7 +90,7 @@ fn decided(decision: Decision, accepted: &[&str], steps: Vec<StepSpec>) -> Event
         decision,
         reason: Some("because".into()),
         steps,
-        trigger: "on_failure".into(),
+        trigger: ReplanTrigger::OnFailure,
     }
 }
 

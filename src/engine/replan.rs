@@ -99,7 +99,7 @@ pub async fn replan(ctx: &Ctx, trigger: &Trigger) -> Result<(), Stop> {
                         decision: d.decision,
                         reason: d.reason.clone(),
                         steps: d.steps.clone().unwrap_or_default(),
-                        trigger: trigger.name().to_string(),
+                        trigger: trigger.kind(),
                     })
                     .map_err(Stop::Journal)?;
                 return Ok(());

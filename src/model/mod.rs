@@ -16,6 +16,7 @@ pub(crate) mod redacting;
 pub mod resolve;
 pub mod retry;
 pub mod scripted;
+pub mod scripted_replies;
 pub mod structured;
 
 use serde::{Deserialize, Serialize};

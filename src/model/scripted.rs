@@ -77,38 +77,42 @@ impl Queue {
 }
 
 /// Why a replies file could not be loaded.
-#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+#[derive(Debug, thiserror::Error)]
 pub enum ScriptedLoadError {
     /// Occurs when the replies file cannot be read.
     #[error("cannot read scripted replies {path}: {reason}")]
     Read { path: String, reason: String },
-    /// Occurs when the file is not a mapping of roles to reply lists, or a reply is not
-    /// exactly one of `text`, `json`, `tool_calls`, `error`.
+    /// Occurs when a reply in memory (a test's inline `replies`) is not exactly one of
+    /// `text`, `json`, `tool_calls`, `error`.
     #[error("invalid scripted replies {path}: {reason}")]
     Invalid { path: String, reason: String },
+    /// Occurs when a replies file does not follow `schemas/replies.schema.json`: every
+    /// problem, located in the file.
+    #[error("{} is not a valid replies file ({} problem{})", .file.name, .diagnostics.len(), if .diagnostics.len() == 1 { "" } else { "s" })]
+    Located {
+        diagnostics: Vec<crate::diagnostic::Diagnostic>,
+        file: Box<Source>,
+    },
 }
 
 impl ScriptedModel {
-    /// Loads a replies file (YAML or JSON).
+    /// Loads a replies file (YAML or JSON), checked against the replies schema.
     pub fn load(path: &Path, reference: String) -> Result<ScriptedModel, ScriptedLoadError> {
         let shown = path.display().to_string();
         let source = Source::read(path).map_err(|e| ScriptedLoadError::Read {
             path: shown.clone(),
-            reason: e.to_string(),
+            reason: match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file".to_string(),
+                std::io::ErrorKind::InvalidData => "the file is not UTF-8 text".to_string(),
+                _ => e.to_string(),
+            },
         })?;
-        let mut diags = Vec::new();
-        let doc = crate::yaml::parse(&source, &mut diags);
-        if let Some(d) = diags.first() {
-            let (line, col) = source.line_col(d.span.offset);
-            return Err(ScriptedLoadError::Invalid {
-                path: shown,
-                reason: format!("{}:{line}:{col}: {}", source.name, d.message),
-            });
-        }
-        let replies: ScriptedReplies =
-            serde_json::from_value(doc.value).map_err(|e| ScriptedLoadError::Invalid {
-                path: shown.clone(),
-                reason: e.to_string(),
+        let replies =
+            crate::model::scripted_replies::check_replies(&source).map_err(|diagnostics| {
+                ScriptedLoadError::Located {
+                    diagnostics,
+                    file: Box::new(source),
+                }
             })?;
         Self::from_replies(replies, shown, reference)
     }

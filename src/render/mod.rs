@@ -2,6 +2,8 @@
 //! elsewhere.
 
 pub mod approval;
+pub mod color;
 pub mod diagnostic;
 pub mod progress;
 pub mod result;
+pub mod text;

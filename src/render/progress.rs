@@ -1,5 +1,8 @@
-//! Progress on stderr, drawn from events only. On a terminal: a live view with a spinner per
-//! running step (indicatif); otherwise one plain line per noteworthy event, for logs and CI.
+//! Progress on stderr, drawn from events only. On a terminal: a live view where every
+//! finished step stays on screen as a line (✓/✗, duration, a one-line result or error),
+//! replans show their decision and reason, running steps have a spinner below them, and the
+//! last line is the run's status. Otherwise: one plain line per noteworthy event, for logs
+//! and CI. Both print the same lines; the live view only adds the spinners.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -7,28 +10,47 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::render::color::{Paint, paint};
+use crate::render::text::one_line;
 use crate::run::event::{Decision, Event, EventKind, FailureThen, ToolOutcome};
 use crate::run::state::RunState;
 use crate::spec::{RunStatus, StepStatus};
 
+/// How many characters of a step's result or error its line shows.
+const RESULT_CHARS: usize = 100;
+
 /// Renders events as they are written.
 pub struct Progress {
+    color: bool,
     live: Option<Live>,
     state: RunState,
 }
 
 struct Live {
+    /// The spinner of each running step.
     bars: HashMap<String, ProgressBar>,
     multi: MultiProgress,
+    style: ProgressStyle,
 }
 
 impl Progress {
-    /// `live`: draw the terminal view (stderr is a terminal); else plain lines.
+    /// `live`: draw the terminal view (stderr is a terminal); else plain lines. Colour
+    /// follows `--color` and `NO_COLOR` (see [`crate::render::color`]).
     pub fn new(live: bool) -> Progress {
+        let color = crate::render::color::stderr();
+        // The elapsed time is dimmed only where colour is allowed.
+        let template = if color {
+            "{spinner} {msg} {elapsed:.dim}"
+        } else {
+            "{spinner} {msg} {elapsed}"
+        };
         Progress {
+            color,
             live: live.then(|| Live {
                 bars: HashMap::new(),
                 multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+                style: ProgressStyle::with_template(template)
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             }),
             state: RunState::default(),
         }
@@ -41,7 +63,7 @@ impl Progress {
 
     /// Shows one event.
     pub fn observe(&mut self, event: &Event) {
-        let line = line(&self.state, event);
+        let line = line(&self.state, event).map(|l| colorize(&l, self.color));
         self.state.apply(event);
         match &mut self.live {
             None => {
@@ -59,10 +81,7 @@ impl Live {
         match &event.kind {
             EventKind::StepStarted { attempt, step } => {
                 let bar = self.multi.add(ProgressBar::new_spinner());
-                bar.set_style(
-                    ProgressStyle::with_template("{spinner} {msg} {elapsed:.dim}")
-                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                );
+                bar.set_style(self.style.clone());
                 let suffix = if *attempt > 1 {
                     format!(" (attempt {attempt})")
                 } else {
@@ -71,35 +90,63 @@ impl Live {
                 bar.set_message(format!("{step}{suffix}"));
                 bar.enable_steady_tick(Duration::from_millis(100));
                 if let Some(old) = self.bars.insert(step.clone(), bar) {
-                    old.finish_and_clear();
+                    self.remove(&old);
                 }
+                // The spinner says it; no `▶ step` line.
             }
-            EventKind::StepFinished { step, .. } => match (self.bars.remove(step), line) {
-                (Some(bar), Some(line)) => {
-                    bar.set_style(
-                        ProgressStyle::with_template("{msg}")
-                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                    );
-                    bar.finish_with_message(line);
+            EventKind::StepFinished { step, .. } => {
+                if let Some(bar) = self.bars.remove(step) {
+                    self.remove(&bar);
                 }
-                (None, Some(line)) => {
-                    let _ = self.multi.println(line);
-                }
-                (Some(bar), None) => bar.finish_and_clear(),
-                (None, None) => {}
-            },
+                self.print(line);
+            }
             EventKind::ToolCall { step, name, .. } => {
                 if let Some(bar) = self.bars.get(step) {
                     bar.set_message(format!("{step} · {name}"));
                 }
+                self.print(line);
             }
-            _ => {
-                if let Some(line) = line {
-                    let _ = self.multi.println(line);
+            EventKind::RunFinished { .. } => {
+                for (_, bar) in self.bars.drain() {
+                    bar.finish_and_clear();
+                    self.multi.remove(&bar);
                 }
+                self.print(line);
             }
+            _ => self.print(line),
         }
     }
+
+    /// Prints above the spinners, where it stays.
+    fn print(&self, line: Option<String>) {
+        if let Some(line) = line {
+            let _ = self.multi.println(line);
+        }
+    }
+
+    fn remove(&self, bar: &ProgressBar) {
+        bar.finish_and_clear();
+        self.multi.remove(bar);
+    }
+}
+
+/// Colours a line's leading mark (✓ green, ✗ red, ↻ and - yellow) and a status line.
+fn colorize(line: &str, on: bool) -> String {
+    if !on {
+        return line.to_string();
+    }
+    let marks = [
+        ("✓", Paint::Green),
+        ("✗", Paint::Red),
+        ("↻", Paint::Yellow),
+        ("- ", Paint::Yellow),
+    ];
+    for (mark, colour) in marks {
+        if let Some(rest) = line.strip_prefix(mark) {
+            return format!("{}{rest}", paint(mark, colour, true));
+        }
+    }
+    line.to_string()
 }
 
 /// The plain line for an event, given the state before it (`None`: nothing to show).
@@ -150,12 +197,17 @@ pub fn line(state: &RunState, event: &Event) -> Option<String> {
         EventKind::StepFinished {
             duration_ms,
             error,
+            result,
             status,
             step,
             then,
             ..
         } => {
-            let error = error.as_deref().unwrap_or("");
+            let took = duration(*duration_ms);
+            let said = |text: Option<&str>| match text.map(|t| one_line(t, RESULT_CHARS)) {
+                Some(t) if !t.is_empty() => format!(": {t}"),
+                _ => String::new(),
+            };
             let next = match then {
                 Some(FailureThen::Retry) => " → retrying",
                 Some(FailureThen::Skip) => " → accepted (on_step_failure: skip)",
@@ -165,11 +217,11 @@ pub fn line(state: &RunState, event: &Event) -> Option<String> {
                 None => "",
             };
             match status {
-                StepStatus::Succeeded => format!("✓ {step} ({})", duration(*duration_ms)),
+                StepStatus::Succeeded => format!("✓ {step} ({took}){}", said(result.as_deref())),
                 StepStatus::Failed => {
-                    format!("✗ {step}: {error} ({}){next}", duration(*duration_ms))
+                    format!("✗ {step} ({took}){}{next}", said(error.as_deref()))
                 }
-                StepStatus::Skipped => format!("- {step} skipped: {error}"),
+                StepStatus::Skipped => format!("- {step} skipped{}", said(error.as_deref())),
                 StepStatus::Pending | StepStatus::Running => return None,
             }
         }
@@ -213,19 +265,22 @@ pub fn line(state: &RunState, event: &Event) -> Option<String> {
             duration(*delay_ms)
         ),
         EventKind::Replanned {
+            accepted,
             decision,
             reason,
             steps,
             trigger,
-            ..
         } => {
-            let mut text = format!("↻ replanner ({trigger}): {}", decision.as_str());
+            let mut text = format!("↻ replanner ({}): {}", trigger.as_str(), decision.as_str());
             if let Some(r) = reason {
                 text.push_str(&format!(" — {r}"));
             }
             if *decision == Decision::Revise {
                 let ids: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
                 text.push_str(&format!("; next: {}", ids.join(", ")));
+            }
+            if !accepted.is_empty() {
+                text.push_str(&format!("; accepts the failure of {}", accepted.join(", ")));
             }
             text
         }

@@ -5,7 +5,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::spec::{Role, RunStatus, StepSpec, StepStatus};
+use crate::spec::{ReplanTrigger, Role, RunStatus, StepSpec, StepStatus};
 
 /// One entry of a run's journal.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -110,7 +110,7 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         steps: Vec<StepSpec>,
         /// Why the replanner was asked: `on_failure`, `after_each_step` or `after_plan`.
-        trigger: String,
+        trigger: ReplanTrigger,
     },
     RunFinished {
         /// Why the run ended, as a stable code (the `reason` says it in words).
@@ -408,6 +408,10 @@ pub struct UsageTotals {
     pub output_tokens: u64,
     #[serde(default)]
     pub per_role: IndexMap<Role, RoleUsage>,
+    /// Some call had a price, so `cost_usd` means something (else it is 0 for lack of
+    /// prices, not because the run was free).
+    #[serde(default)]
+    pub priced: bool,
     /// Requests the models answered: at least one per call, more when a provider re-asks
     /// inside a call. `budget.max_llm_calls` counts these.
     #[serde(default)]

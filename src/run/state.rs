@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::run::event::{
     Decision, EndCause, Event, EventKind, FailureThen, Limit, ToolOutcome, UsageTotals,
 };
-use crate::spec::{Role, RunStatus, StepSpec, StepStatus};
+use crate::spec::{ReplanTrigger, Role, RunStatus, StepSpec, StepStatus};
 
 /// Everything known about a run after some prefix of its events.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -72,8 +72,7 @@ pub struct RunState {
 pub struct OpenDecision {
     pub decision: Decision,
     pub reason: Option<String>,
-    /// `on_failure`, `after_each_step` or `after_plan`.
-    pub trigger: String,
+    pub trigger: ReplanTrigger,
 }
 
 /// A failed step waiting for the replanner's decision.
@@ -336,6 +335,7 @@ impl RunState {
                     *output_tokens,
                     cost_usd.unwrap_or(0.0),
                 );
+                self.usage.priced |= cost_usd.is_some();
             }
             // Retries are visible in the journal; they change no state and use no budget.
             EventKind::LlmRetry { .. } => {}
@@ -381,7 +381,7 @@ impl RunState {
                 self.open_decision = Some(OpenDecision {
                     decision: *decision,
                     reason: reason.clone(),
-                    trigger: trigger.clone(),
+                    trigger: *trigger,
                 });
                 for id in accepted {
                     if let Some(s) = self.steps.get_mut(id)
@@ -605,7 +605,7 @@ mod tests {
                     decision: Decision::Revise,
                     reason: None,
                     steps: vec![step("fix"), step("c")],
-                    trigger: "on_failure".into(),
+                    trigger: ReplanTrigger::OnFailure,
                 },
             ),
             ev(

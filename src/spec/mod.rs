@@ -11,8 +11,8 @@ mod testing;
 pub use status::{RunStatus, StepStatus};
 
 pub use testing::{
-    Expectation, RepliesSource, ScriptedReplies, ScriptedReply, ScriptedToolCall, ScriptedUsage,
-    TestCase,
+    Expectation, LiveTools, RepliesSource, ScriptedReplies, ScriptedReply, ScriptedToolCall,
+    ScriptedUsage, TestCase,
 };
 
 use indexmap::IndexMap;
@@ -491,6 +491,17 @@ pub enum ReplanTrigger {
     AfterPlan,
     Never,
     OnFailure,
+}
+
+impl ReplanTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplanTrigger::AfterEachStep => "after_each_step",
+            ReplanTrigger::AfterPlan => "after_plan",
+            ReplanTrigger::Never => "never",
+            ReplanTrigger::OnFailure => "on_failure",
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]

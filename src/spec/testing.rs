@@ -19,6 +19,10 @@ pub struct TestCase {
     pub expect: Expectation,
     #[serde(default)]
     pub inputs: IndexMap<String, Value>,
+    /// Tools this case lets run for real (`true`: all of them). Without it, a case must stub
+    /// every tool that reaches outside pe (`command`, `http`, `write_file`).
+    #[serde(default)]
+    pub live: LiveTools,
     pub name: String,
     /// Scripted model replies: a file path, or the replies inline.
     #[serde(default)]
@@ -26,6 +30,32 @@ pub struct TestCase {
     /// Stubbed tool results replacing the tools' own behaviour in this case.
     #[serde(default)]
     pub tools: IndexMap<String, MockSpec>,
+}
+
+/// `live:` of a test case: which unstubbed tools may run for real.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum LiveTools {
+    /// `true`: every tool; `false` (the default): none.
+    All(bool),
+    /// These tools by name.
+    Tools(Vec<String>),
+}
+
+impl Default for LiveTools {
+    fn default() -> Self {
+        LiveTools::All(false)
+    }
+}
+
+impl LiveTools {
+    /// Whether `tool` may run for real in this case.
+    pub fn allows(&self, tool: &str) -> bool {
+        match self {
+            LiveTools::All(all) => *all,
+            LiveTools::Tools(names) => names.iter().any(|n| n == tool),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

@@ -382,7 +382,8 @@ impl<'a> Model<'a> {
                 let due = self.due_trigger();
                 if due != Some(trigger.as_str()) {
                     return Err(format!(
-                        "{at}: replanner asked ({trigger}) when {due:?} was due"
+                        "{at}: replanner asked ({}) when {due:?} was due",
+                        trigger.as_str()
                     ));
                 }
                 let want = self.sc.decision(self.decisions);
@@ -447,7 +448,7 @@ impl<'a> Model<'a> {
                 self.decisions += 1;
                 self.failure_due = None;
                 self.fresh_success = false;
-                self.last_decision = Some((kind, trigger.clone()));
+                self.last_decision = Some((kind, trigger.as_str().to_string()));
             }
             EventKind::LlmCall {
                 input_tokens,
