@@ -209,7 +209,7 @@ replan: {when: never}
         ],
         "executor": [
             {"tool_calls": [{"name": "nope", "arguments": {}}]},
-            {"tool_calls": [{"name": "work", "arguments": "not an object"}]},
+            {"tool_calls": [{"name": "work", "arguments": {"n": [1, 2]}}]},
             {"tool_calls": [{"name": "work", "arguments": {"n": "NaN", "extra": [[[[[]]]]]}}]},
             {"text": "{\"status\": \"maybe\"}"},
         ],
