@@ -94,7 +94,8 @@ pub fn run(args: &ResumeArgs) -> Result<u8, Error> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let overrides = recorded_overrides(&workflow, &state, &args.models);
     let choices = apply_overrides(&workflow, &overrides, &cwd)?;
-    let models = connect_all(choices, &engine::roles_used(&workflow))?;
+    let models =
+        connect_all(choices, &engine::roles_used(&workflow))?.redacted(&redactor(&workflow));
     let approver: Arc<dyn Approver> = if args.reject {
         Arc::new(Rejector)
     } else {

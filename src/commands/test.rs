@@ -239,6 +239,7 @@ async fn run_case(
             }
         }
     };
+    let models = models.redacted(&crate::commands::exec::redactor(workflow));
     let toolbox = Arc::new(toolbox.with_stubs(&case.tools));
     let config = RunConfig {
         approve: true,

@@ -85,7 +85,11 @@ pub async fn call_model(
         spent: Mutex::new(Spent::default()),
         step,
     };
-    let result = model.complete_observed(request, &journal).await;
+    // Bounded before anything reads it: a huge reply must not balloon prompts or the journal.
+    let result = model
+        .complete_observed(request, &journal)
+        .await
+        .map(crate::tool::carried::reply);
     let latency = t0.elapsed();
     let spent = journal
         .spent

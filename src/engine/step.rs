@@ -37,7 +37,7 @@ pub enum StepEnd {
 pub async fn run_step(ctx: Arc<Ctx>, step: StepSpec, attempt: u32) -> (String, StepEnd) {
     let t0 = Instant::now();
     let work = tool_loop(&ctx, &step, attempt);
-    let end = match ctx.workflow.file.execute.step_timeout {
+    let mut end = match ctx.workflow.file.execute.step_timeout {
         Some(limit) => match tokio::time::timeout(limit.0, work).await {
             Ok(end) => end,
             Err(_) => StepEnd::Failed(format!(
@@ -46,6 +46,14 @@ pub async fn run_step(ctx: Arc<Ctx>, step: StepSpec, attempt: u32) -> (String, S
         },
         None => work.await,
     };
+    // What later prompts and the journal carry of this step is bounded.
+    if let StepEnd::Succeeded(text)
+    | StepEnd::Failed(text)
+    | StepEnd::Fatal(text)
+    | StepEnd::Budget(text) = &mut end
+    {
+        crate::tool::carried::cut(text, crate::tool::carried::MAX_RESULT_BYTES);
+    }
     let (status, result, error, then) = match &end {
         StepEnd::Succeeded(r) => (StepStatus::Succeeded, Some(r.clone()), None, None),
         StepEnd::Failed(e) => (

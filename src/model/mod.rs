@@ -13,6 +13,7 @@ pub mod local;
 pub mod ollama;
 pub mod openai;
 mod openai_wire;
+pub(crate) mod redacting;
 pub mod resolve;
 pub mod retry;
 pub mod scripted;

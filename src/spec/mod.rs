@@ -257,6 +257,9 @@ pub struct ToolSpec {
     pub env: IndexMap<String, String>,
     #[serde(default)]
     pub http: Option<HttpSpec>,
+    /// Variables of pe's own environment a `command` also gets (besides the minimal set).
+    #[serde(default)]
+    pub inherit_env: Vec<String>,
     /// Bytes of output kept; the rest is cut with a marker.
     #[serde(default)]
     pub max_output_bytes: Option<u64>,
@@ -267,6 +270,10 @@ pub struct ToolSpec {
     /// JSON Schema of the arguments object.
     #[serde(default)]
     pub parameters: Option<Value>,
+    /// Arguments that are paths inside the workflow's directory: resolved and confined
+    /// like the file builtins' before the tool sees them.
+    #[serde(default)]
+    pub paths: Vec<String>,
     #[serde(default)]
     pub timeout: Option<Duration>,
 }
@@ -425,6 +432,9 @@ pub struct ExecuteSpec {
     pub max_iterations: u32,
     #[serde(default)]
     pub step_timeout: Option<Duration>,
+    /// Timeout of every tool call whose tool sets no `timeout` (default 10 minutes).
+    #[serde(default)]
+    pub tool_timeout: Option<Duration>,
 }
 
 impl Default for ExecuteSpec {
@@ -433,6 +443,7 @@ impl Default for ExecuteSpec {
             context: ContextMode::default(),
             max_iterations: default_iterations(),
             step_timeout: None,
+            tool_timeout: None,
         }
     }
 }

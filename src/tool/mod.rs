@@ -7,10 +7,12 @@
 
 mod builtin;
 pub mod calculator;
+pub(crate) mod carried;
 mod command;
 mod files;
 mod http;
 mod mock;
+mod paths;
 mod toolbox;
 pub mod truncate;
 
