@@ -245,7 +245,10 @@ impl AttemptObserver for RetryJournal<'_> {
         let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
         spent.requests = spent.requests.saturating_add(1);
         spent.usage.input_tokens = spent.usage.input_tokens.saturating_add(usage.input_tokens);
-        spent.usage.output_tokens = spent.usage.output_tokens.saturating_add(usage.output_tokens);
+        spent.usage.output_tokens = spent
+            .usage
+            .output_tokens
+            .saturating_add(usage.output_tokens);
         spent.estimated |= estimated;
     }
 }
