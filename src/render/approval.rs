@@ -277,6 +277,7 @@ mod tests {
 
     fn step(id: &str, description: &str, deps: &[&str]) -> StepSpec {
         StepSpec {
+            args: None,
             depends_on: deps.iter().map(|d| d.to_string()).collect(),
             description: description.into(),
             expected: None,
@@ -311,6 +312,7 @@ mod tests {
             step("b", "second \"quoted\"", &["a"]),
         ];
         PlanProposal {
+            step_args: crate::spec::StepArgs::None,
             editable: steps.clone(),
             kept: vec![],
             max_steps: 3,
