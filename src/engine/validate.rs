@@ -156,7 +156,8 @@ pub fn steps_schema_for(tools: &PlanTools, max_steps: u32) -> Value {
                 json!({
                     "type": "object",
                     "properties": {
-                        "id": {"type": "string"},
+                        // An id that `{{ steps.ID.result }}` can name.
+                        "id": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,39}$"},
                         "description": {"type": "string"},
                         "tool": {"const": name},
                         "args": parameters,
@@ -174,6 +175,14 @@ pub fn steps_schema_for(tools: &PlanTools, max_steps: u32) -> Value {
                 .as_object_mut()
                 .map(|p| p.remove("tool"));
             shapes.push(plain);
+        }
+        if max_steps <= 1 {
+            // One step has nothing to depend on: a small model would fill the list anyway.
+            for shape in &mut shapes {
+                if let Some(p) = shape["properties"].as_object_mut() {
+                    p.remove("depends_on");
+                }
+            }
         }
         schema["items"] = if shapes.len() == 1 {
             shapes.remove(0)
