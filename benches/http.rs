@@ -254,7 +254,12 @@ fn main() {
         - median(short.1.iter().map(own).collect()))
         / (calls(long.0) - calls(short.0));
     let wall50 = median(long.1.iter().map(|p| p.wall.as_secs_f64()).collect());
-    let server50 = median(long.1.iter().map(|p| p.seen.server_time.as_secs_f64()).collect());
+    let server50 = median(
+        long.1
+            .iter()
+            .map(|p| p.seen.server_time.as_secs_f64())
+            .collect(),
+    );
     let startup = median(
         long.1
             .iter()
@@ -264,9 +269,18 @@ fn main() {
     );
     let rss = median(long.1.iter().map(|p| p.rss_kb as f64).collect());
     let chars = long.1[0].seen.prompt_chars;
-    println!("pe exec through the OpenAI-compatible provider, zero-latency local server, {runs} runs each (medians)");
-    println!("  own time per model call (10 → 50 steps, server time subtracted): {:.3} ms", per_call * 1e3);
-    println!("  whole 50-step run (102 calls), process wall time: {:.1} ms (server: {:.1} ms)", wall50 * 1e3, server50 * 1e3);
+    println!(
+        "pe exec through the OpenAI-compatible provider, zero-latency local server, {runs} runs each (medians)"
+    );
+    println!(
+        "  own time per model call (10 → 50 steps, server time subtracted): {:.3} ms",
+        per_call * 1e3
+    );
+    println!(
+        "  whole 50-step run (102 calls), process wall time: {:.1} ms (server: {:.1} ms)",
+        wall50 * 1e3,
+        server50 * 1e3
+    );
     println!("  start-up to the first request: {:.1} ms", startup * 1e3);
     println!("  prompt characters sent, 50-step run: {chars}");
     println!("  peak RSS, 50-step run: {:.1} MiB", rss / 1024.0);

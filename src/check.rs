@@ -22,8 +22,12 @@ pub struct Checked {
     pub workflow: Option<Workflow>,
 }
 
-/// Checks a source that is already in memory.
+/// Checks a source that is already in memory (and the workflows its `workflow` tools name).
 pub fn check_source(source: &Source) -> Checked {
+    analyze::checking(&source.path, || check_one(source))
+}
+
+fn check_one(source: &Source) -> Checked {
     let mut diags = Vec::new();
     let doc = yaml::parse(source, &mut diags);
     let syntax_failed = diags

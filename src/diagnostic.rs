@@ -49,6 +49,13 @@ pub enum Kind {
     TestNotHermetic,
     /// A tool that declares no kind, or more than one.
     ToolKind,
+    /// A tool key that does not apply to the tool's kind (`include` without `mcp`,
+    /// `parameters` on an `mcp` or `workflow` entry).
+    ToolOption,
+    /// Workflow tools that call each other in a loop, across files.
+    WorkflowCycle,
+    /// A workflow tool whose file cannot be read or is not a valid workflow.
+    WorkflowTool,
     /// The YAML itself is malformed.
     YamlSyntax,
     /// YAML features the format does not accept (several documents, complex keys, tags).
@@ -71,6 +78,7 @@ impl Kind {
             Kind::TemplateSyntax => "pe::template-syntax",
             Kind::TestNotHermetic => "pe::test-not-hermetic",
             Kind::ToolKind => "pe::tool-kind",
+            Kind::ToolOption => "pe::tool-option",
             Kind::UndefinedVariable => "pe::undefined-variable",
             Kind::UnknownBuiltin => "pe::unknown-builtin",
             Kind::UnknownKey => "pe::unknown-key",
@@ -78,6 +86,8 @@ impl Kind {
             Kind::UnknownProviderKind => "pe::unknown-provider-kind",
             Kind::UnknownStep => "pe::unknown-step",
             Kind::UnknownTool => "pe::unknown-tool",
+            Kind::WorkflowCycle => "pe::workflow-cycle",
+            Kind::WorkflowTool => "pe::workflow-tool",
             Kind::YamlSyntax => "pe::yaml-syntax",
             Kind::YamlUnsupported => "pe::yaml-unsupported",
         }

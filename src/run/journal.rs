@@ -309,6 +309,7 @@ mod tests {
             kind: EventKind::RunStarted {
                 inputs: json!({}),
                 models: Default::default(),
+                parent: None,
                 path: "w.yaml".into(),
                 run_id: "r1".into(),
                 task: "t".into(),
