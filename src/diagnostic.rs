@@ -126,6 +126,12 @@ impl Diagnostic {
         self.help = Some(help.into());
         self
     }
+
+    /// The same diagnostic at another place.
+    pub fn span_at(mut self, span: Span) -> Self {
+        self.span = span;
+        self
+    }
 }
 
 /// The closest of `candidates` to `word`, if it is close enough to be a plausible typo.

@@ -22,10 +22,23 @@ use crate::yaml::escape_pointer;
 /// Most workflow files in one chain of workflow tools (a parent, its child, …).
 pub const MAX_WORKFLOW_DEPTH: usize = 8;
 
+/// Most distinct child files one `pe check` of a file reads (each is checked once).
+pub const MAX_WORKFLOW_FILES: usize = 64;
+
+/// A child file as checked: the workflow, or how many problems and the first ones.
+#[derive(Clone)]
+enum ChildCheck {
+    Invalid { count: usize, first: Vec<String> },
+    Valid(Arc<Workflow>),
+}
+
 thread_local! {
     /// The files being checked, outermost first: a workflow tool naming one of them is a
     /// cycle.
     static CHECKING: RefCell<Vec<PathBuf>> = const { RefCell::new(Vec::new()) };
+    /// Child files already checked during the outermost check (a file several tools name is
+    /// read once, so nested fan-outs cannot multiply the work).
+    static CHECKED: RefCell<Vec<(PathBuf, ChildCheck)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Runs `check` with `path` on the chain of files being checked.
@@ -33,8 +46,22 @@ pub(crate) fn checking<T>(path: &Path, check: impl FnOnce() -> T) -> T {
     let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     CHECKING.with(|c| c.borrow_mut().push(key));
     let out = check();
-    CHECKING.with(|c| c.borrow_mut().pop());
+    let outermost = CHECKING.with(|c| {
+        let mut chain = c.borrow_mut();
+        chain.pop();
+        chain.is_empty()
+    });
+    if outermost {
+        CHECKED.with(|c| c.borrow_mut().clear());
+    }
     out
+}
+
+/// A path as written, without `./` components (`./verify.yaml` in `.` is `verify.yaml`).
+fn tidy(path: &Path) -> PathBuf {
+    path.components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
 }
 
 impl Analyzer<'_> {
@@ -166,7 +193,7 @@ impl Analyzer<'_> {
                 .help("the child workflow's `inputs` are the tool's parameters"),
             );
         }
-        let path = self.source.dir().join(file);
+        let path = tidy(&self.source.dir().join(file));
         let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
         let chain: Vec<PathBuf> = CHECKING.with(|c| c.borrow().clone());
         if let Some(start) = chain.iter().position(|p| *p == key) {
@@ -200,56 +227,59 @@ impl Analyzer<'_> {
             );
             return None;
         }
-        let source = match crate::source::Source::read(&path) {
-            Ok(source) => source,
-            Err(e) => {
-                let reason = match e.kind() {
-                    std::io::ErrorKind::NotFound => "no such file".to_string(),
-                    std::io::ErrorKind::InvalidData => "the file is not UTF-8 text".to_string(),
-                    _ => e.to_string(),
+        let known = CHECKED.with(|c| {
+            c.borrow()
+                .iter()
+                .find(|(p, _)| *p == key)
+                .map(|(_, checked)| checked.clone())
+        });
+        let checked = match known {
+            Some(checked) => checked,
+            None => {
+                if CHECKED.with(|c| c.borrow().len()) >= MAX_WORKFLOW_FILES {
+                    self.push(
+                        Diagnostic::new(
+                            Kind::WorkflowTool,
+                            span,
+                            format!("workflow tools name more than {MAX_WORKFLOW_FILES} files"),
+                        )
+                        .label("one file too many"),
+                    );
+                    return None;
+                }
+                let checked = match self.read_child(name, &path) {
+                    Ok(checked) => checked,
+                    Err(d) => {
+                        self.push(d.span_at(span));
+                        return None;
+                    }
                 };
+                CHECKED.with(|c| c.borrow_mut().push((key, checked.clone())));
+                checked
+            }
+        };
+        let child = match checked {
+            ChildCheck::Valid(child) => child,
+            ChildCheck::Invalid { count, first } => {
                 self.push(
                     Diagnostic::new(
                         Kind::WorkflowTool,
                         span,
-                        format!("tool `{name}`: cannot read {}: {reason}", path.display()),
+                        format!(
+                            "tool `{name}`: the workflow {} has {count} problem{}",
+                            path.display(),
+                            if count == 1 { "" } else { "s" }
+                        ),
                     )
-                    .label("no workflow here")
-                    .help("the path is relative to this workflow's directory"),
+                    .label("not a valid workflow")
+                    .help(format!(
+                        "{} (run `pe check {}`)",
+                        first.join("; "),
+                        path.display()
+                    )),
                 );
                 return None;
             }
-        };
-        let checked = crate::check::check_source(&source);
-        let Some(child) = checked.workflow else {
-            let count = checked.diagnostics.len();
-            let first: Vec<String> = checked
-                .diagnostics
-                .iter()
-                .take(3)
-                .map(|d| {
-                    let (line, column) = source.line_col(d.span.offset);
-                    format!("{}:{line}:{column}: {}", path.display(), d.message)
-                })
-                .collect();
-            self.push(
-                Diagnostic::new(
-                    Kind::WorkflowTool,
-                    span,
-                    format!(
-                        "tool `{name}`: the workflow {} has {count} problem{}",
-                        path.display(),
-                        if count == 1 { "" } else { "s" }
-                    ),
-                )
-                .label("not a valid workflow")
-                .help(format!(
-                    "{} (run `pe check {}`)",
-                    first.join("; "),
-                    path.display()
-                )),
-            );
-            return None;
         };
         let parameters = child_parameters(&child);
         let description = if spec.description.trim().is_empty() {
@@ -263,9 +293,43 @@ impl Analyzer<'_> {
         };
         let kind = ToolKind::Workflow {
             path: file.to_string(),
-            workflow: Arc::new(child),
+            workflow: child,
         };
         Some((kind, parameters, description))
+    }
+
+    /// Reads and checks a child file (once per outermost check).
+    fn read_child(&self, name: &str, path: &Path) -> Result<ChildCheck, Diagnostic> {
+        let source = crate::source::Source::read(path).map_err(|e| {
+            let reason = match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file".to_string(),
+                std::io::ErrorKind::InvalidData => "the file is not UTF-8 text".to_string(),
+                _ => e.to_string(),
+            };
+            Diagnostic::new(
+                Kind::WorkflowTool,
+                crate::source::Span::new(0, 0),
+                format!("tool `{name}`: cannot read {}: {reason}", path.display()),
+            )
+            .label("no workflow here")
+            .help("the path is relative to this workflow's directory")
+        })?;
+        let checked = crate::check::check_source(&source);
+        Ok(match checked.workflow {
+            Some(child) => ChildCheck::Valid(Arc::new(child)),
+            None => ChildCheck::Invalid {
+                count: checked.diagnostics.len(),
+                first: checked
+                    .diagnostics
+                    .iter()
+                    .take(3)
+                    .map(|d| {
+                        let (line, column) = source.line_col(d.span.offset);
+                        format!("{}:{line}:{column}: {}", path.display(), d.message)
+                    })
+                    .collect(),
+            },
+        })
     }
 
     /// Whether `name` can be a tool of a run: declared (and not an `mcp` entry, which is a
