@@ -5,7 +5,7 @@
 //! Text blocks are the output, in order, separated by blank lines. Binary blocks (images,
 //! audio, blob resources) are named with their type and size, never sent to a model as
 //! base64. `structuredContent` is added as JSON unless a text block already carries the
-//! same value (servers are asked to do both).
+//! same value (servers are asked to do both) or it only wraps the text in a one-field object.
 
 use serde_json::Value;
 
@@ -25,7 +25,8 @@ pub(crate) fn read_result(result: &Value) -> CallText {
     if let Some(structured) = result.get("structuredContent").filter(|v| !v.is_null()) {
         let repeated = parts
             .iter()
-            .any(|p| serde_json::from_str::<Value>(p).ok().as_ref() == Some(structured));
+            .any(|p| serde_json::from_str::<Value>(p).ok().as_ref() == Some(structured))
+            || wraps_text(structured, &parts.join("\n\n"));
         if !repeated {
             parts.push(structured.to_string());
         }
@@ -37,6 +38,20 @@ pub(crate) fn read_result(result: &Value) -> CallText {
             .unwrap_or(false),
         text: parts.join("\n\n"),
     }
+}
+
+/// Whether `structured` only wraps the text blocks in an object of one field, as servers
+/// whose tools return a plain value do (`{"result": 5}` beside the text `5`, the filesystem
+/// server's `{"content": "..."}`): the model need not read the same value twice.
+fn wraps_text(structured: &Value, text: &str) -> bool {
+    let Some(object) = structured.as_object().filter(|o| o.len() == 1) else {
+        return false;
+    };
+    object.values().all(|value| match value {
+        Value::String(s) => s.trim() == text.trim(),
+        Value::Array(_) | Value::Object(_) | Value::Null => false,
+        scalar => scalar.to_string() == text.trim(),
+    })
 }
 
 fn block_text(block: &Value) -> String {
@@ -110,6 +125,27 @@ mod tests {
                 CallText {
                     is_error: false,
                     text: "{\"n\": 1}".into(),
+                },
+            ),
+            (
+                json!({"content": [{"type": "text", "text": "5"}], "structuredContent": {"result": 5}}),
+                CallText {
+                    is_error: false,
+                    text: "5".into(),
+                },
+            ),
+            (
+                json!({"content": [{"type": "text", "text": "a\n"}], "structuredContent": {"content": "a\n"}}),
+                CallText {
+                    is_error: false,
+                    text: "a\n".into(),
+                },
+            ),
+            (
+                json!({"content": [{"type": "text", "text": "5"}], "structuredContent": {"result": 5, "unit": "kg"}}),
+                CallText {
+                    is_error: false,
+                    text: "5\n\n{\"result\":5,\"unit\":\"kg\"}".into(),
                 },
             ),
             (
