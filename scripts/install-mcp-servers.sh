@@ -17,7 +17,7 @@ if [ ! -x "$npm_dir/node_modules/.bin/mcp-server-filesystem" ] || [ ! -x "$npm_d
   command -v npm >/dev/null || { echo "install-mcp-servers: npm is needed (node 20+)" >&2; exit 1; }
   mkdir -p "$npm_dir"
   echo "installing $FILESYSTEM and $EVERYTHING into $npm_dir"
-  npm install --prefix "$npm_dir" --cache "$npm_dir/.npm-cache" --no-audit --no-fund \
+  npm install --prefix "$npm_dir" --cache "$npm_dir/.npm-cache" --no-audit --no-fund --save-exact \
     --loglevel=error "$FILESYSTEM" "$EVERYTHING"
   rm -rf "$npm_dir/.npm-cache"
 fi
