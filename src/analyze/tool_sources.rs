@@ -28,7 +28,13 @@ pub const MAX_WORKFLOW_FILES: usize = 64;
 /// A child file as checked: the workflow, or how many problems and the first ones.
 #[derive(Clone)]
 enum ChildCheck {
-    Invalid { count: usize, first: Vec<String> },
+    Invalid {
+        count: usize,
+        /// The message of a cycle found in the file or below it: the parent reports the
+        /// cycle itself, so the chain of files reaches the outermost file's diagnostics.
+        cycle: Option<String>,
+        first: Vec<String>,
+    },
     Valid(Arc<Workflow>),
 }
 
@@ -57,11 +63,21 @@ pub(crate) fn checking<T>(path: &Path, check: impl FnOnce() -> T) -> T {
     out
 }
 
-/// A path as written, without `./` components (`./verify.yaml` in `.` is `verify.yaml`).
+/// A path as written, without `.` components and with `dir/..` pairs removed
+/// (`./verify.yaml` in `.` is `verify.yaml`, `sub/../a.yaml` is `a.yaml`).
 fn tidy(path: &Path) -> PathBuf {
-    path.components()
-        .filter(|c| !matches!(c, std::path::Component::CurDir))
-        .collect()
+    use std::path::Component;
+    let mut out: Vec<Component> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            _ => out.push(c),
+        }
+    }
+    out.iter().collect()
 }
 
 impl Analyzer<'_> {
@@ -202,18 +218,13 @@ impl Analyzer<'_> {
                 .chain(std::iter::once(&key))
                 .map(|p| short(p))
                 .collect();
-            self.push(
-                Diagnostic::new(
-                    Kind::WorkflowCycle,
-                    span,
-                    format!(
-                        "workflow tools call each other in a cycle: {}",
-                        names.join(" → ")
-                    ),
-                )
-                .label("leads back to a workflow that calls this one")
-                .help("a workflow cannot use itself as a tool, directly or through others"),
-            );
+            self.push(cycle_diagnostic(
+                span,
+                format!(
+                    "workflow tools call each other in a cycle: {}",
+                    names.join(" → ")
+                ),
+            ));
             return None;
         }
         if chain.len() >= MAX_WORKFLOW_DEPTH {
@@ -260,7 +271,17 @@ impl Analyzer<'_> {
         };
         let child = match checked {
             ChildCheck::Valid(child) => child,
-            ChildCheck::Invalid { count, first } => {
+            ChildCheck::Invalid {
+                cycle: Some(cycle), ..
+            } => {
+                self.push(cycle_diagnostic(span, cycle));
+                return None;
+            }
+            ChildCheck::Invalid {
+                count,
+                cycle: None,
+                first,
+            } => {
                 self.push(
                     Diagnostic::new(
                         Kind::WorkflowTool,
@@ -319,6 +340,11 @@ impl Analyzer<'_> {
             Some(child) => ChildCheck::Valid(Arc::new(child)),
             None => ChildCheck::Invalid {
                 count: checked.diagnostics.len(),
+                cycle: checked
+                    .diagnostics
+                    .iter()
+                    .find(|d| d.kind == Kind::WorkflowCycle)
+                    .map(|d| d.message.clone()),
                 first: checked
                     .diagnostics
                     .iter()
@@ -394,6 +420,13 @@ fn child_parameters(child: &Workflow) -> Value {
 }
 
 /// A file as the cycle message names it: its file name.
+/// A cycle of workflow tools, reported at the tool that starts it (`message` names the chain).
+fn cycle_diagnostic(span: crate::source::Span, message: String) -> Diagnostic {
+    Diagnostic::new(Kind::WorkflowCycle, span, message)
+        .label("leads back to a workflow that calls this one")
+        .help("a workflow cannot use itself as a tool, directly or through others")
+}
+
 fn short(path: &Path) -> String {
     path.file_name().map_or_else(
         || path.display().to_string(),
