@@ -554,3 +554,43 @@ executor:
     );
     assert_eq!(connected[0]["transport"], "http");
 }
+
+#[test]
+fn replay_answers_mcp_tools_without_starting_the_server() {
+    let Some(s) = servers("replay_answers_mcp_tools_without_starting_the_server") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("server.pid");
+    let plan = "plan: {steps: [{id: a, description: add}]}\nreplan: {when: never}";
+    let workflow = python_stdio(&s, &pidfile, "    timeout: 20s", plan);
+    let replies = r#"
+executor:
+  - {tool_calls: [{name: t__add, arguments: {a: 2, b: 3}}]}
+  - {when: 'refused: no', json: {status: succeeded, result: ok}}
+  - {when: '5', tool_calls: [{name: t__fail, arguments: {reason: 'no'}}]}
+synthesizer:
+  - {text: done}
+"#;
+    let case = Case::new(&workflow, replies);
+    let recorded = case.exec(&["--record", "run.cassette"]);
+    assert_eq!(recorded.status(), "completed", "{}", recorded.stderr);
+    let first = (outcomes(&case), tool_field(&case, "output"));
+    std::fs::remove_file(&pidfile).unwrap();
+    // The server's program is gone: a replay that started it would fail.
+    let broken = python_stdio(
+        &Servers {
+            python: PathBuf::from("/nonexistent/python"),
+            ..s
+        },
+        &pidfile,
+        "    timeout: 20s",
+        plan,
+    );
+    std::fs::write(case.path("workflow.yaml"), broken).unwrap();
+    let replayed = case.exec(&["--replay", "run.cassette"]);
+    assert_eq!(replayed.status(), "completed", "{}", replayed.stderr);
+    assert!(!pidfile.exists(), "the server started on replay");
+    assert_eq!((outcomes(&case), tool_field(&case, "output")), first);
+    assert_eq!(first.0, steps(&[("t__add", "ok"), ("t__fail", "error")]));
+}

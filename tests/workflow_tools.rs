@@ -345,3 +345,26 @@ fn a_failing_child_is_a_tool_error_that_follows_on_error() {
         )
     );
 }
+
+#[test]
+fn replay_answers_a_workflow_tool_from_the_cassette_without_running_the_child() {
+    let case = case();
+    let recorded = case.exec(&["--record", "run.cassette"]);
+    assert_eq!(recorded.status(), "completed", "{}", recorded.stderr);
+    std::fs::remove_file(case.path("calls.log")).unwrap();
+    let replayed = case.exec(&["--replay", "run.cassette"]);
+    assert_eq!(replayed.status(), "completed", "{}", replayed.stderr);
+    assert_eq!(replayed.doc["output"], recorded.doc["output"]);
+    // The child did not run: its tool left no log, and no child run was journaled or named.
+    assert!(!case.path("calls.log").exists());
+    let call = &case.events_of("tool_call")[0];
+    assert_eq!(call["output"], json!("{\"fine\":true}"));
+    assert_eq!(call.get("child_run"), None, "{call:#}");
+    let replay_id = replayed.doc["run_id"].as_str().unwrap();
+    let children: Vec<Value> = runs(&case).into_iter().map(|r| r.1).collect();
+    assert_eq!(
+        children,
+        vec![Value::Null, json!(recorded.doc["run_id"]), Value::Null],
+        "no child under the replayed run {replay_id}"
+    );
+}

@@ -8,8 +8,9 @@
 //! approved only when the parent was (`--yes`), else the child ends `awaiting_approval`
 //! and the call fails.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -90,6 +91,8 @@ pub struct Children {
     me: Weak<Children>,
     overrides: Vec<String>,
     pool: ModelPool,
+    /// Child runs this process ran, resumed or found finished.
+    started: Mutex<HashSet<String>>,
     store: Store,
 }
 
@@ -126,6 +129,7 @@ impl Children {
             me: me.clone(),
             overrides,
             pool,
+            started: Mutex::new(HashSet::new()),
             store,
         })
     }
@@ -213,12 +217,16 @@ impl Children {
             // What the child spent before (a resumed parent) counts for the parent now.
             gate.carried(&call.key, &prior.usage);
         }
+        if done || !read.events.is_empty() {
+            self.mark_started(&call.run_id);
+        }
         if done {
             // A resumed parent making the same call again: the child's result stands.
             release(journal, call.run_id.clone()).await;
             return Ok(prior);
         }
         let config = self.config(&call, read.events)?;
+        self.mark_started(&call.run_id);
         let writer = Writer::spawn(journal, call.run_id.clone(), Box::new(|_| {}));
         let result = engine::run(config, Arc::new(writer.handle())).await;
         let written =
@@ -227,10 +235,20 @@ impl Children {
         release(written?, call.run_id.clone()).await;
         Ok(state)
     }
+
+    fn mark_started(&self, run_id: &str) {
+        if let Ok(mut started) = self.started.lock() {
+            started.insert(run_id.to_string());
+        }
+    }
 }
 
 #[async_trait::async_trait]
 impl ChildRuns for Children {
+    fn started(&self, run_id: &str) -> bool {
+        self.started.lock().is_ok_and(|s| s.contains(run_id))
+    }
+
     async fn run(&self, call: ChildCall) -> Result<RunState, ChildRunError> {
         let failed = |e: Error| ChildRunError {
             message: e.to_string(),
@@ -239,6 +257,7 @@ impl ChildRuns for Children {
             Store::Journal(store) => self.journaled_run(store, call).await.map_err(failed),
             Store::Memory(_) => {
                 let config = self.config(&call, Vec::new()).map_err(failed)?;
+                self.mark_started(&call.run_id);
                 engine::run(config, Arc::new(MemorySink::default()))
                     .await
                     .map_err(failed)

@@ -256,7 +256,9 @@ fn child_of(
         .toolbox
         .get(name)
         .is_some_and(|t| matches!(t.kind, ToolKind::Workflow { .. }));
-    let child = is_workflow.then(|| child_run_id(&ctx.run_id, key));
+    let child = is_workflow
+        .then(|| child_run_id(&ctx.run_id, key))
+        .filter(|id| ctx.toolbox.child_started(id));
     (child, usage)
 }
 

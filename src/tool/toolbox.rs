@@ -35,6 +35,8 @@ pub struct Toolbox {
     entries: IndexMap<String, Entry>,
     /// One per `mcp` entry, in declaration order; their tools appear once connected.
     servers: Vec<ServerSlot>,
+    /// Where workflow tools run their children ([`Toolbox::with_child_runs`]).
+    child_runs: Option<Arc<dyn ChildRuns>>,
     /// `pe test` stubs, also for MCP tools that appear later.
     stubs: IndexMap<String, MockSpec>,
     wrappers: Vec<Wrapper>,
@@ -118,6 +120,7 @@ impl Toolbox {
         Toolbox {
             entries,
             servers,
+            child_runs: None,
             stubs: IndexMap::new(),
             wrappers: Vec::new(),
         }
@@ -126,6 +129,7 @@ impl Toolbox {
     /// Lets workflow tools run their child workflows through `host` (the journal store and
     /// models of `pe exec` / `pe resume`, or memory for `pe test`).
     pub fn with_child_runs(mut self, host: Arc<dyn ChildRuns>) -> Toolbox {
+        self.child_runs = Some(Arc::clone(&host));
         for (name, entry) in &mut self.entries {
             if let ToolKind::Workflow { workflow, .. } = &entry.tool.kind {
                 let runner = Arc::new(WorkflowRunner::new(
@@ -143,6 +147,11 @@ impl Toolbox {
             }
         }
         self
+    }
+
+    /// Whether a workflow tool of this toolbox started the child run `run_id`.
+    pub(crate) fn child_started(&self, run_id: &str) -> bool {
+        self.child_runs.as_ref().is_some_and(|h| h.started(run_id))
     }
 
     /// Replaces how each MCP server is reached (record / replay / `pe test` decorators);

@@ -46,6 +46,11 @@ pub struct ChildRunError {
 pub trait ChildRuns: Send + Sync {
     /// Runs (or resumes, or looks up the finished) child run and returns its final state.
     async fn run(&self, call: ChildCall) -> Result<RunState, ChildRunError>;
+
+    /// Whether this host ran (or resumed, or found finished) the child run `run_id`: a
+    /// parent's `tool_call` names only a child that exists (not one a replayed or stubbed
+    /// call never started).
+    fn started(&self, run_id: &str) -> bool;
 }
 
 /// The run id of the child a call starts: the parent's id, a dot, 8 hex digits of the
