@@ -594,3 +594,77 @@ synthesizer:
     assert_eq!((outcomes(&case), tool_field(&case, "output")), first);
     assert_eq!(first.0, steps(&[("t__add", "ok"), ("t__fail", "error")]));
 }
+
+#[test]
+fn the_embedded_model_reads_a_file_through_the_filesystem_server() {
+    let test = "the_embedded_model_reads_a_file_through_the_filesystem_server";
+    let Some(s) = servers(test) else {
+        return;
+    };
+    let model = pe::models_cache::models_dir().join("smollm2-135m.gguf");
+    if !model.is_file() {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {test}: {} is absent; run `pe model pull smollm2-135m`",
+            model.display()
+        );
+        return;
+    }
+    let command = argv(&["node", s.filesystem.to_str().unwrap(), "./data"]);
+    // The model picks the arguments itself, constrained by the server's input schema; the
+    // step says which. Seeded, so the same build answers the same.
+    let workflow = format!(
+        r#"
+version: 1
+name: files-local
+models: {{default: {{model: local/smollm2-135m, max_tokens: 48, seed: 1}}}}
+tools:
+  files:
+    mcp:
+      command: {command}
+    include: [read_text_file]
+    timeout: 30s
+task: Read note.txt.
+plan:
+  steps:
+    - id: read
+      description: 'Call files__read_text_file with arguments {{"path": "note.txt"}}.'
+      tool: files__read_text_file
+      expected: The file's text.
+execute: {{max_iterations: 2}}
+replan: {{when: never}}
+budget: {{max_llm_calls: 4}}
+"#
+    );
+    let case = Case::new(&workflow, "{}");
+    std::fs::create_dir(case.path("data")).unwrap();
+    std::fs::write(
+        case.path("data/note.txt"),
+        "The launch code word is TANGERINE.\n",
+    )
+    .unwrap();
+    let out = case
+        .pe()
+        .args(["exec", "workflow.yaml", "--json"])
+        // One inference thread: see tests/local_model.rs.
+        .env("PE_LOCAL_THREADS", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("--json output is not JSON ({e}); stderr:\n{stderr}"));
+    assert!(
+        ["completed", "failed"].contains(&doc["status"].as_str().unwrap_or("")),
+        "{doc:#}"
+    );
+    let calls = case.events_of("tool_call");
+    assert!(!calls.is_empty(), "the model called no tool: {doc:#}");
+    assert_eq!(calls[0]["name"], "files__read_text_file");
+    assert_eq!(calls[0]["arguments"], json!({"path": "note.txt"}));
+    assert_eq!(calls[0]["outcome"], "ok");
+    assert_eq!(
+        calls[0]["output"],
+        json!("The launch code word is TANGERINE.\n")
+    );
+}
