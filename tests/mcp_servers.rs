@@ -668,3 +668,51 @@ budget: {{max_llm_calls: 4}}
         json!("The launch code word is TANGERINE.\n")
     );
 }
+
+/// A workflow whose `s` entry runs `mcp` (a flow mapping), with a one-step fixed plan.
+fn broken_server(mcp: &str) -> String {
+    format!(
+        r#"
+version: 1
+name: broken
+models: {{default: scripted/replies.yaml}}
+tools:
+  s:
+    mcp: {mcp}
+task: x
+plan: {{steps: [{{id: a, description: a}}]}}
+replan: {{when: never}}
+"#
+    )
+}
+
+#[test]
+fn a_server_that_cannot_start_fails_the_run_naming_it_and_its_stderr() {
+    let replies = "executor: [{json: {status: succeeded, result: ok}}]\n";
+    let cases = [
+        (
+            r#"{command: [sh, -c, "echo first >&2; echo boom >&2; exit 7"]}"#,
+            "the MCP server of `s` (sh -c echo first >&2; echo boom >&2; exit 7) did not start: the process exited with code 7; its last stderr lines:\n    first\n    boom",
+        ),
+        (
+            "{command: [no-such-mcp-server-xyz]}",
+            "cannot start the MCP server of `s` (no-such-mcp-server-xyz): `no-such-mcp-server-xyz`: no such executable in PATH",
+        ),
+        (
+            r#"{command: [sh, -c, "echo not mcp; sleep 30"], startup_timeout: 1s}"#,
+            "the MCP server of `s` (sh -c echo not mcp; sleep 30) did not answer the handshake within 1s (mcp.startup_timeout)",
+        ),
+    ];
+    for (mcp, want) in cases {
+        let case = Case::new(&broken_server(mcp), replies);
+        let started = Instant::now();
+        let run = case.exec(&[]);
+        assert!(started.elapsed() < Duration::from_secs(15), "{mcp}: hung");
+        assert_eq!(run.status(), "failed", "{mcp}: {}", run.stderr);
+        assert_eq!(run.code, 1, "{mcp}");
+        assert_eq!(run.reason(), want, "{mcp}");
+        // Nothing ran: no model call, no step.
+        assert_eq!(run.doc["usage"]["llm_calls"], 0, "{mcp}");
+        assert_eq!(case.events_of("mcp_failed").len(), 1, "{mcp}");
+    }
+}

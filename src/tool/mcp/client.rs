@@ -87,8 +87,8 @@ impl McpConnector for RmcpConnector {
                     Ok(Ok(service)) => (service, Some(process)),
                     Ok(Err(e)) => {
                         let reason = match process.exit_within(EXIT_GRACE).await {
-                            Some(exit) => format!("the process {exit} ({e})"),
-                            None => e.to_string(),
+                            Some(exit) => format!("the process {exit}"),
+                            None => plain(&e),
                         };
                         return Err(startup(reason, process.stderr.text()));
                     }
@@ -112,7 +112,7 @@ impl McpConnector for RmcpConnector {
                 let service = tokio::time::timeout(limit, serve_client(client_config(), transport))
                     .await
                     .map_err(|_| timed_out(String::new()))?
-                    .map_err(|e| startup(e.to_string(), String::new()))?;
+                    .map_err(|e| startup(plain(&e), String::new()))?;
                 (service, None)
             }
         };
@@ -193,7 +193,7 @@ impl RmcpSession {
         }
         McpError::Transport {
             entry: self.entry.clone(),
-            reason: error.to_string(),
+            reason: plain(&error),
             server: self.server.clone(),
             stderr: self.stderr(),
         }
@@ -281,5 +281,41 @@ impl McpSession for RmcpSession {
             process.kill();
         }
         diagnostics
+    }
+}
+
+/// An SDK error for people: without the Rust type names the SDK puts in brackets
+/// (`Transport [rmcp::transport::…<…>] error: Broken pipe` → `Transport error: Broken pipe`).
+fn plain(error: &impl std::fmt::Display) -> String {
+    let text = error.to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find(" [") {
+        let Some(len) = rest[start..].find(']') else {
+            break;
+        };
+        let inner = &rest[start + 2..start + len];
+        out.push_str(&rest[..start]);
+        if !inner.contains("::") {
+            out.push_str(&rest[start..=start + len]);
+        }
+        rest = &rest[start + len + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod plain_tests {
+    #[test]
+    fn sdk_type_names_are_left_out_of_errors() {
+        assert_eq!(
+            super::plain(
+                &"Send message error Transport [rmcp::transport::async_rw::AsyncRwTransport<rmcp::service::client::RoleClient, tokio::process::ChildStdout>] error: Broken pipe (os error 32), when send initialize request"
+            ),
+            "Send message error Transport error: Broken pipe (os error 32), when send initialize request"
+        );
+        assert_eq!(super::plain(&"a [b] c"), "a [b] c");
+        assert_eq!(super::plain(&"unclosed [x::y"), "unclosed [x::y");
     }
 }

@@ -55,6 +55,8 @@ pub(crate) struct ServerProcess {
     /// The guard (leader of the group); its stdin is the pipe whose closing kills the group.
     guard: Option<Child>,
     pub(crate) stderr: Arc<Tail>,
+    /// Set once the server's stderr reached end-of-file (everything it wrote is in `stderr`).
+    stderr_done: watch::Receiver<bool>,
 }
 
 /// The server's stdin and stdout, for the MCP transport.
@@ -120,11 +122,13 @@ impl ServerProcess {
         };
         let stderr = Arc::new(Tail::default());
         let sink = Arc::clone(&stderr);
+        let (done_tx, stderr_done) = watch::channel(false);
         tokio::spawn(async move {
             let mut buffer = vec![0u8; 8 * 1024];
             while let Ok(n @ 1..) = stderr_pipe.read(&mut buffer).await {
                 sink.push(&buffer[..n]);
             }
+            let _ = done_tx.send(true);
         });
         let (exit_tx, exit) = watch::channel(None);
         tokio::spawn(async move {
@@ -137,6 +141,7 @@ impl ServerProcess {
             group,
             guard,
             stderr,
+            stderr_done,
         };
         Ok((process, Pipes { stdin, stdout }))
     }
@@ -146,11 +151,17 @@ impl ServerProcess {
         self.exit.borrow().map(describe_exit)
     }
 
-    /// Waits (at most `wait`) until the server's exit is known: after a broken pipe the
-    /// waiting task may not have reaped it yet.
+    /// Waits (at most `wait`) until the server's exit is known and its stderr read to the
+    /// end: after a broken pipe the waiting task may not have reaped it yet, nor the reading
+    /// task seen its last lines (which say why it exited).
     pub(crate) async fn exit_within(&self, wait: std::time::Duration) -> Option<String> {
-        let mut rx = self.exit.clone();
-        let _ = tokio::time::timeout(wait, rx.wait_for(Option::is_some)).await;
+        let mut exit = self.exit.clone();
+        let mut done = self.stderr_done.clone();
+        let _ = tokio::time::timeout(wait, async {
+            let _ = exit.wait_for(Option::is_some).await;
+            let _ = done.wait_for(|d| *d).await;
+        })
+        .await;
         self.exit()
     }
 
