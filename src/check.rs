@@ -7,7 +7,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::analyze;
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Bounded, Diagnostic, DiagnosticSink, Kind};
 use crate::error::Error;
 use crate::schema;
 use crate::source::Source;
@@ -15,10 +15,18 @@ use crate::spec::WorkflowFile;
 use crate::workflow::Workflow;
 use crate::yaml;
 
-/// The outcome of checking one source: the workflow when valid, and every diagnostic.
+/// Diagnostics kept per file, in file order; the rest are only counted. A hostile file can
+/// hold a hundred thousand problems (one per duplicate key): nobody reads past the first
+/// hundred, and rendering them all would take minutes.
+pub const MAX_DIAGNOSTICS: usize = 100;
+
+/// The outcome of checking one source: the workflow when valid, and its diagnostics.
 #[derive(Debug)]
 pub struct Checked {
+    /// The first [`MAX_DIAGNOSTICS`] problems, in file order.
     pub diagnostics: Vec<Diagnostic>,
+    /// Problems found beyond those.
+    pub omitted: usize,
     pub workflow: Option<Workflow>,
 }
 
@@ -28,31 +36,30 @@ pub fn check_source(source: &Source) -> Checked {
 }
 
 fn check_one(source: &Source) -> Checked {
-    let mut diags = Vec::new();
+    let mut diags = Bounded::new(MAX_DIAGNOSTICS);
     let doc = yaml::parse(source, &mut diags);
-    let syntax_failed = diags
-        .iter()
-        .any(|d| d.kind == crate::diagnostic::Kind::YamlSyntax);
+    // Nothing after a syntax error or a passed loader limit is trustworthy (or cheap).
+    let syntax_failed = diags.has(Kind::YamlSyntax) || diags.has(Kind::YamlLimit);
     let mut workflow = None;
     if !syntax_failed {
         let failed = schema::validate(&doc, &mut diags);
         // Analyze what the schema accepted, so a typo in one place does not hide a broken
         // reference in another: drop failing nodes that have defaults, then try the types.
         if let Some(file) = salvage(&doc.value, &failed) {
-            let clean = diags.is_empty();
+            let clean = diags.pushed() == 0;
             let analyzed = analyze::analyze(file, &doc, source, &mut diags);
             if clean {
                 workflow = analyzed;
             }
         }
     }
-    diags.sort_by_key(|d| (d.span.offset, d.kind));
-    diags.dedup();
-    if !diags.is_empty() {
+    let (diagnostics, omitted) = diags.finish();
+    if !diagnostics.is_empty() {
         workflow = None;
     }
     Checked {
-        diagnostics: diags,
+        diagnostics,
+        omitted,
         workflow,
     }
 }
@@ -92,11 +99,12 @@ pub fn read_source(path: &Path) -> Result<Source, Error> {
 /// deserializing still fails, the entry around the failure is dropped too (a tool missing its
 /// description disappears; the rest of the file is still analyzed). Required top-level keys
 /// get placeholders since the schema already reported them.
+///
+/// The copy is made without the rejected nodes (a 1 MB list under an unknown key is never
+/// copied) and each round deserializes from a reference, so no round copies the document.
 fn salvage(value: &Value, failed: &[String]) -> Option<WorkflowFile> {
-    let mut pruned = value.clone();
-    for pointer in failed {
-        remove_pointer(&mut pruned, pointer);
-    }
+    let failed: std::collections::HashSet<&str> = failed.iter().map(String::as_str).collect();
+    let mut pruned = pruned_copy(value, "", &failed);
     if let Value::Object(root) = &mut pruned {
         root.entry("version").or_insert(Value::from(1));
         root.entry("name").or_insert(Value::from("unnamed"));
@@ -104,7 +112,7 @@ fn salvage(value: &Value, failed: &[String]) -> Option<WorkflowFile> {
     }
     // Each round removes at least one node, so this ends; the bound is only a backstop.
     for _ in 0..64 {
-        let attempt = serde_path_to_error::deserialize::<_, WorkflowFile>(pruned.clone());
+        let attempt = serde_path_to_error::deserialize::<_, WorkflowFile>(&pruned);
         match attempt {
             Ok(file) => return Some(file),
             Err(e) => {
@@ -129,6 +137,45 @@ fn salvage(value: &Value, failed: &[String]) -> Option<WorkflowFile> {
         }
     }
     None
+}
+
+/// A copy of `value` (found at `pointer`) without the nodes at the `failed` pointers, as
+/// [`remove_pointer`] would leave it: entries of mappings go; an element of a list takes its
+/// whole list with it (removing one would shift its siblings' pointers).
+fn pruned_copy(value: &Value, pointer: &str, failed: &std::collections::HashSet<&str>) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter_map(|(key, child)| {
+                    let at = format!("{pointer}/{}", crate::yaml::escape_pointer(key));
+                    if failed.contains(at.as_str()) || is_failed_list(child, &at, failed) {
+                        return None;
+                    }
+                    Some((key.clone(), pruned_copy(child, &at, failed)))
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, child)| pruned_copy(child, &format!("{pointer}/{i}"), failed))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Whether `value` (at `pointer`) is a list that one of its elements — or of the elements of
+/// lists nested in it — failed.
+fn is_failed_list(value: &Value, pointer: &str, failed: &std::collections::HashSet<&str>) -> bool {
+    let Value::Array(items) = value else {
+        return false;
+    };
+    items.iter().enumerate().any(|(i, item)| {
+        let at = format!("{pointer}/{i}");
+        failed.contains(at.as_str()) || is_failed_list(item, &at, failed)
+    })
 }
 
 /// Removes the node at a JSON pointer when its parent is a mapping. Array elements are left in

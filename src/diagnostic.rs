@@ -35,6 +35,10 @@ pub enum Kind {
     UnknownTool,
     /// A builtin tool name that does not exist.
     UnknownBuiltin,
+    /// A template applies a filter (`{{ x | nope }}`) that does not exist.
+    UnknownFilter,
+    /// A template uses a test (`{% if x is nope %}`) that does not exist.
+    UnknownTest,
     /// A template uses a variable that is not defined where it renders.
     UndefinedVariable,
     /// A required key is absent.
@@ -56,6 +60,8 @@ pub enum Kind {
     WorkflowCycle,
     /// A workflow tool whose file cannot be read or is not a valid workflow.
     WorkflowTool,
+    /// A YAML file passes a loader limit (aliases copy too much, values nest too deep).
+    YamlLimit,
     /// The YAML itself is malformed.
     YamlSyntax,
     /// YAML features the format does not accept (several documents, complex keys, tags).
@@ -81,13 +87,16 @@ impl Kind {
             Kind::ToolOption => "pe::tool-option",
             Kind::UndefinedVariable => "pe::undefined-variable",
             Kind::UnknownBuiltin => "pe::unknown-builtin",
+            Kind::UnknownFilter => "pe::unknown-filter",
             Kind::UnknownKey => "pe::unknown-key",
             Kind::UnknownProvider => "pe::unknown-provider",
             Kind::UnknownProviderKind => "pe::unknown-provider-kind",
             Kind::UnknownStep => "pe::unknown-step",
+            Kind::UnknownTest => "pe::unknown-test",
             Kind::UnknownTool => "pe::unknown-tool",
             Kind::WorkflowCycle => "pe::workflow-cycle",
             Kind::WorkflowTool => "pe::workflow-tool",
+            Kind::YamlLimit => "pe::yaml-limit",
             Kind::YamlSyntax => "pe::yaml-syntax",
             Kind::YamlUnsupported => "pe::yaml-unsupported",
         }
@@ -134,6 +143,93 @@ impl Diagnostic {
     }
 }
 
+/// Where problems are collected: a `Vec` keeps them all; [`Bounded`] keeps the first ones
+/// in file order and counts the rest, so a file with a hundred thousand problems does not
+/// hold a hundred thousand diagnostics in memory.
+pub trait DiagnosticSink {
+    fn push(&mut self, diagnostic: Diagnostic);
+
+    /// How many problems were pushed so far (kept or not).
+    fn pushed(&self) -> usize;
+
+    /// Whether a problem of `kind` was pushed and kept.
+    fn has(&self, kind: Kind) -> bool;
+}
+
+impl DiagnosticSink for Vec<Diagnostic> {
+    fn push(&mut self, diagnostic: Diagnostic) {
+        Vec::push(self, diagnostic);
+    }
+
+    fn pushed(&self) -> usize {
+        self.len()
+    }
+
+    fn has(&self, kind: Kind) -> bool {
+        self.iter().any(|d| d.kind == kind)
+    }
+}
+
+/// The first `limit` diagnostics in file order (sorted by position, duplicates dropped),
+/// and a count of the others. Kept ones are compacted whenever four times the limit pile up.
+#[derive(Debug)]
+pub(crate) struct Bounded {
+    dropped: usize,
+    kept: Vec<Diagnostic>,
+    limit: usize,
+    pushed: usize,
+    /// Kinds ever pushed (so a syntax error is known even when it was not kept).
+    seen: Vec<Kind>,
+}
+
+impl Bounded {
+    pub(crate) fn new(limit: usize) -> Bounded {
+        Bounded {
+            dropped: 0,
+            kept: Vec::new(),
+            limit,
+            pushed: 0,
+            seen: Vec::new(),
+        }
+    }
+
+    fn compact(&mut self) {
+        self.kept.sort_by_key(|d| (d.span.offset, d.kind));
+        self.kept.dedup();
+        if self.kept.len() > self.limit {
+            self.dropped += self.kept.len() - self.limit;
+            self.kept.truncate(self.limit);
+        }
+    }
+
+    /// The kept diagnostics in file order and how many more there were.
+    pub(crate) fn finish(mut self) -> (Vec<Diagnostic>, usize) {
+        self.compact();
+        (self.kept, self.dropped)
+    }
+}
+
+impl DiagnosticSink for Bounded {
+    fn push(&mut self, diagnostic: Diagnostic) {
+        self.pushed += 1;
+        if !self.seen.contains(&diagnostic.kind) {
+            self.seen.push(diagnostic.kind);
+        }
+        self.kept.push(diagnostic);
+        if self.kept.len() >= 4 * self.limit.max(1) {
+            self.compact();
+        }
+    }
+
+    fn pushed(&self) -> usize {
+        self.pushed
+    }
+
+    fn has(&self, kind: Kind) -> bool {
+        self.seen.contains(&kind)
+    }
+}
+
 /// The closest of `candidates` to `word`, if it is close enough to be a plausible typo.
 pub fn did_you_mean<'a>(
     word: &str,
@@ -141,9 +237,16 @@ pub fn did_you_mean<'a>(
 ) -> Option<&'a str> {
     // An edit distance up to a third of the word: catches `max_step`, `opneai`, `versoin`
     // without claiming `max_iterations` was meant to be `max_steps`.
-    let limit = (word.chars().count() / 3).max(1);
+    let length = word.chars().count();
+    // No long word is a typo of a name; comparing one would cost length × candidates.
+    if length > 64 {
+        return None;
+    }
+    let limit = (length / 3).max(1);
     candidates
         .into_iter()
+        // The distance is at least the difference in length: skip the far ones unmeasured.
+        .filter(|c| c.chars().count().abs_diff(length) <= limit)
         .map(|c| (strsim::damerau_levenshtein(word, c), c))
         .filter(|(distance, _)| *distance <= limit)
         .min_by_key(|(distance, _)| *distance)
@@ -169,6 +272,21 @@ pub fn suggestion(word: &str, candidates: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounded_keeps_the_first_in_file_order_and_counts_the_rest() {
+        let mut sink = Bounded::new(3);
+        for offset in (0..1000).rev() {
+            sink.push(Diagnostic::new(Kind::UnknownKey, Span::new(offset, 1), "x"));
+        }
+        sink.push(Diagnostic::new(Kind::UnknownKey, Span::new(0, 1), "x"));
+        assert_eq!(sink.pushed(), 1001);
+        assert!(sink.has(Kind::UnknownKey) && !sink.has(Kind::YamlSyntax));
+        let (kept, dropped) = sink.finish();
+        let offsets: Vec<usize> = kept.iter().map(|d| d.span.offset).collect();
+        assert_eq!(offsets, [0, 1, 2]);
+        assert_eq!(dropped, 997);
+    }
 
     #[test]
     fn suggests_close_names_only() {

@@ -12,7 +12,7 @@ use jsonschema::error::ValidationErrorKind;
 use jsonschema::{ValidationError, Validator};
 use serde_json::Value;
 
-use crate::diagnostic::{Diagnostic, Kind, suggestion};
+use crate::diagnostic::{Diagnostic, DiagnosticSink, Kind, suggestion};
 use crate::yaml::{Document, escape_pointer};
 
 /// The published schema, byte for byte.
@@ -46,7 +46,7 @@ fn validator() -> &'static Validator {
 
 /// Validates `doc` against the workflow schema, pushing one diagnostic per problem.
 /// Returns the pointers of nodes that failed, so the caller can prune them before analysis.
-pub fn validate(doc: &Document, diags: &mut Vec<Diagnostic>) -> Vec<String> {
+pub fn validate(doc: &Document, diags: &mut dyn DiagnosticSink) -> Vec<String> {
     let mut failed = Vec::new();
     for error in validator().iter_errors(&doc.value) {
         describe(doc, &error, diags, &mut failed);
@@ -83,8 +83,21 @@ pub struct UserSchemaProblem {
     pub pointer: String,
 }
 
+/// Values an embedded schema (an input, tool parameters, output schema) may hold. Compiling
+/// one costs memory per value (a regex per `pattern`); no real tool needs thousands.
+pub const MAX_USER_SCHEMA_VALUES: usize = 5_000;
+
 /// Checks that `schema` (an input, tool parameters or output schema) is valid JSON Schema.
 pub fn check_user_schema(schema: &Value) -> Result<(), UserSchemaProblem> {
+    let values = count_values(schema, MAX_USER_SCHEMA_VALUES + 1);
+    if values > MAX_USER_SCHEMA_VALUES {
+        return Err(UserSchemaProblem {
+            message: format!(
+                "the schema holds more than {MAX_USER_SCHEMA_VALUES} values; split the tool or simplify its arguments"
+            ),
+            pointer: String::new(),
+        });
+    }
     if let Err(e) = jsonschema::draft202012::meta::validate(schema) {
         let pointer = e.instance_path().as_str().to_string();
         let message = if pointer.ends_with("/type") {
@@ -105,10 +118,28 @@ pub fn check_user_schema(schema: &Value) -> Result<(), UserSchemaProblem> {
         })
 }
 
+/// How many values `value` holds, counting up to `stop` at most.
+fn count_values(value: &Value, stop: usize) -> usize {
+    let mut count = 0;
+    let mut pending = vec![value];
+    while let Some(v) = pending.pop() {
+        count += 1;
+        if count >= stop {
+            break;
+        }
+        match v {
+            Value::Array(items) => pending.extend(items),
+            Value::Object(map) => pending.extend(map.values()),
+            _ => {}
+        }
+    }
+    count
+}
+
 fn describe(
     doc: &Document,
     error: &ValidationError<'_>,
-    diags: &mut Vec<Diagnostic>,
+    diags: &mut dyn DiagnosticSink,
     failed: &mut Vec<String>,
 ) {
     let pointer = error.instance_path().as_str().to_string();
@@ -118,15 +149,25 @@ fn describe(
         ValidationErrorKind::AdditionalProperties { unexpected } => {
             let allowed = allowed_keys(error);
             let allowed: Vec<&str> = allowed.iter().map(String::as_str).collect();
-            for key in unexpected {
+            for (i, key) in unexpected.iter().enumerate() {
                 let child = format!("{pointer}/{}", escape_pointer(key));
                 failed.push(child.clone());
+                // Keys come in file order: past the number of diagnostics `pe check` shows,
+                // none of them can be shown, so no help is worked out for them.
+                if i >= crate::check::MAX_DIAGNOSTICS {
+                    diags.push(Diagnostic::new(
+                        Kind::UnknownKey,
+                        doc.key_span(&child),
+                        format!("unknown key `{}` in {what}", clip(key)),
+                    ));
+                    continue;
+                }
                 let help = match (
                     crate::diagnostic::did_you_mean(key, allowed.iter().copied()),
                     section_of(key),
                 ) {
                     (None, Some(section)) if pointer.matches('/').count() <= 1 => {
-                        format!("`{key}` belongs under `{section}`, not here")
+                        format!("`{}` belongs under `{section}`, not here", clip(key))
                     }
                     _ => suggestion(key, &allowed),
                 };
@@ -134,7 +175,7 @@ fn describe(
                     Diagnostic::new(
                         Kind::UnknownKey,
                         doc.key_span(&child),
-                        format!("unknown key `{key}` in {what}"),
+                        format!("unknown key `{}` in {what}", clip(key)),
                     )
                     .label("not a known key")
                     .help(help),
@@ -184,8 +225,8 @@ fn describe(
                 .collect();
             let got = instance
                 .as_str()
-                .map(|s| format!("`{s}`"))
-                .unwrap_or_else(|| instance.to_string());
+                .map(|s| format!("`{}`", clip(s)))
+                .unwrap_or_else(|| shown(instance));
             let help = match instance.as_str() {
                 Some(s) => suggestion(s, &options),
                 None => suggestion("", &options),
@@ -213,7 +254,7 @@ fn describe(
                 Diagnostic::new(
                     Kind::InvalidDuration,
                     doc.value_span(&pointer),
-                    format!("{instance} is not a duration"),
+                    format!("{} is not a duration", shown(instance)),
                 )
                 .label("expected a duration")
                 .help("write a number and a unit: `500ms`, `90s`, `2m` or `1h`"),
@@ -225,7 +266,7 @@ fn describe(
                 Diagnostic::new(
                     Kind::Schema,
                     doc.value_span(&pointer),
-                    format!("{instance} is not a valid value for {what}"),
+                    format!("{} is not a valid value for {what}", shown(instance)),
                 )
                 .label("does not match the required pattern")
                 .help(format!("it must match `{pattern}`")),
@@ -233,11 +274,12 @@ fn describe(
             failed.push(pointer);
         }
         ValidationErrorKind::PropertyNames { error: inner } => {
-            let name = inner.instance().as_str().unwrap_or_default().to_string();
-            let child = format!("{pointer}/{}", escape_pointer(&name));
+            let full = inner.instance().as_str().unwrap_or_default().to_string();
+            let child = format!("{pointer}/{}", escape_pointer(&full));
+            let name = clip(&full);
             let rule = match inner.kind() {
                 ValidationErrorKind::Pattern { pattern } => format!("names must match `{pattern}`"),
-                _ => inner.to_string(),
+                _ => clip(&inner.to_string()),
             };
             diags.push(
                 Diagnostic::new(
@@ -330,7 +372,7 @@ fn describe(
                     doc.value_span(&pointer),
                     format!("{what} must be {expected_value}"),
                 )
-                .label(format!("found {instance}"))
+                .label(format!("found {}", shown(instance)))
                 .help(if pointer == "/version" {
                     "this pe reads format version 1"
                 } else {
@@ -350,6 +392,34 @@ fn describe(
             );
             failed.push(pointer);
         }
+        ValidationErrorKind::MaxItems { limit } => {
+            diags.push(
+                Diagnostic::new(
+                    Kind::OutOfRange,
+                    doc.value_span(&pointer),
+                    format!(
+                        "{what} has {} items; at most {limit} are allowed",
+                        instance.as_array().map_or(0, Vec::len)
+                    ),
+                )
+                .label("too many items"),
+            );
+            failed.push(pointer);
+        }
+        ValidationErrorKind::MaxProperties { limit } => {
+            diags.push(
+                Diagnostic::new(
+                    Kind::OutOfRange,
+                    doc.key_span(&pointer),
+                    format!(
+                        "{what} has {} entries; at most {limit} are allowed",
+                        instance.as_object().map_or(0, serde_json::Map::len)
+                    ),
+                )
+                .label("too many entries"),
+            );
+            failed.push(pointer);
+        }
         ValidationErrorKind::MinLength { .. } => {
             diags.push(
                 Diagnostic::new(
@@ -366,13 +436,28 @@ fn describe(
                 Diagnostic::new(
                     Kind::Schema,
                     doc.value_span(&pointer),
-                    format!("{what}: {error}"),
+                    format!("{what}: {}", clip(&error.to_string())),
                 )
                 .label("invalid"),
             );
             failed.push(pointer);
         }
     }
+}
+
+/// A message that may quote the offending value, cut to a readable length: the value can
+/// be a megabyte long.
+fn clip(text: &str) -> String {
+    const MAX: usize = 200;
+    match text.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+/// A scalar as quoted in a message, cut like [`clip`].
+fn shown(value: &Value) -> String {
+    clip(&value.to_string())
 }
 
 /// How to write the value at `pointer` when it has the wrong shape: the forms people get
@@ -395,14 +480,14 @@ fn out_of_range(
     pointer: &str,
     instance: &Value,
     bound: &str,
-    diags: &mut Vec<Diagnostic>,
+    diags: &mut dyn DiagnosticSink,
 ) {
     let what = describe_location(pointer);
     diags.push(
         Diagnostic::new(
             Kind::OutOfRange,
             doc.value_span(pointer),
-            format!("{what} is {instance}, but must be {bound}"),
+            format!("{what} is {}, but must be {bound}", shown(instance)),
         )
         .label("out of range"),
     );

@@ -90,7 +90,11 @@ impl Source {
             Err(i) => i - 1,
         };
         let start = self.line_starts[line];
-        let col = self.text[start..offset].chars().count();
+        let col = if self.ascii {
+            offset - start
+        } else {
+            self.text[start..offset].chars().count()
+        };
         (line + 1, col + 1)
     }
 

@@ -17,6 +17,10 @@ pub use crate::tool::McpEntry;
 /// Default output kept from one tool call before it is cut with a marker.
 pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 64 * 1024;
 
+/// Timeout of a tool call when neither the tool's `timeout` nor `execute.tool_timeout` is
+/// set: no call can hang a run forever.
+pub const DEFAULT_TOOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// The model used when a workflow names none: the embedded local model.
 pub const DEFAULT_MODEL: &str = "local/smollm2-135m";
 
@@ -70,7 +74,10 @@ pub struct Tool {
     pub on_error: OnError,
     /// JSON Schema of the arguments (an empty object schema when none was declared).
     pub parameters: Value,
-    pub timeout: Option<Duration>,
+    /// Arguments that are workspace paths, resolved and confined before the tool runs.
+    pub paths: Vec<String>,
+    /// The tool's `timeout`, else `execute.tool_timeout`, else [`DEFAULT_TOOL_TIMEOUT`].
+    pub timeout: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -80,6 +87,8 @@ pub enum ToolKind {
         argv: Vec<String>,
         cwd: Option<String>,
         env: IndexMap<String, String>,
+        /// Variables of pe's environment passed on besides the minimal set.
+        inherit_env: Vec<String>,
     },
     Http(HttpSpec),
     /// An MCP server: not a tool itself; its tools are added when it connects.

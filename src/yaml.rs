@@ -5,14 +5,33 @@
 //! scalars resolve by the YAML 1.2 core schema (`yes` stays a string), and every node, keyed by
 //! its JSON pointer, keeps the span of its value and of its key. The schema validator and the
 //! analyzer then report problems by pointer and we turn pointers back into spans here.
+//!
+//! The file may come from someone else (a pull request checked in CI), so what one file can
+//! cost is bounded: aliases (and anchors) may copy at most [`MAX_ALIAS_NODES`] nodes in all (a ten-line
+//! "billion laughs" file would otherwise expand to gigabytes), and values may nest at most
+//! [`MAX_DEPTH`] levels deep, aliases included. Passing either stops the parse at once with a
+//! located `pe::yaml-limit` diagnostic.
 
 use std::collections::HashMap;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span as YamlSpan, Tag};
 use serde_json::{Map, Number, Value};
 
-use crate::diagnostic::{Diagnostic, Kind};
+use crate::diagnostic::{Diagnostic, DiagnosticSink, Kind};
 use crate::source::{Source, Span};
+
+mod spans;
+
+use spans::SpanTree;
+
+/// Nodes that aliases may copy into a document, all aliases together, counting the copy
+/// each anchor keeps. Workflows use aliases to share a few settings; a file that needs more
+/// is an attack, not a workflow.
+pub const MAX_ALIAS_NODES: usize = 100_000;
+
+/// How deeply values may nest (mappings and sequences, aliases included). Deeper values
+/// would overflow the stack of every recursive consumer (schema validation, rendering).
+pub const MAX_DEPTH: usize = 128;
 
 /// Where a node sits in the source.
 #[derive(Clone, Copy, Debug, Default)]
@@ -23,17 +42,18 @@ pub struct NodeSpans {
     pub value: Span,
 }
 
-/// A parsed YAML document: its value and a pointer → span index.
+/// A parsed YAML document: its value and where each of its nodes is.
 #[derive(Debug, Default)]
 pub struct Document {
-    spans: HashMap<String, NodeSpans>,
+    spans: SpanTree,
     pub value: Value,
 }
 
 impl Document {
     /// Spans of the node at a JSON pointer (`""` is the root).
     pub fn spans(&self, pointer: &str) -> Option<NodeSpans> {
-        self.spans.get(pointer).copied()
+        let (spans, exact) = self.spans.nearest(pointer);
+        exact.then_some(spans)
     }
 
     /// The best span to underline for a node: its value, falling back to the nearest
@@ -50,16 +70,7 @@ impl Document {
     }
 
     fn nearest(&self, pointer: &str) -> NodeSpans {
-        let mut p = pointer;
-        loop {
-            if let Some(s) = self.spans.get(p) {
-                return *s;
-            }
-            match p.rfind('/') {
-                Some(i) => p = &p[..i],
-                None => return self.spans.get("").copied().unwrap_or_default(),
-            }
-        }
+        self.spans.nearest(pointer).0
     }
 }
 
@@ -70,9 +81,11 @@ pub fn escape_pointer(segment: &str) -> String {
 
 /// Parses `source`. Problems are pushed into `diags`; the returned document holds whatever
 /// could be built (an empty document after a syntax error, since nothing after it is trustworthy).
-pub fn parse(source: &Source, diags: &mut Vec<Diagnostic>) -> Document {
+pub fn parse(source: &Source, diags: &mut dyn DiagnosticSink) -> Document {
     let mut builder = Builder {
+        aliased: 0,
         anchors: HashMap::new(),
+        depth: 0,
         diags,
         doc: Document::default(),
         events: Parser::new_from_str(&source.text),
@@ -80,7 +93,9 @@ pub fn parse(source: &Source, diags: &mut Vec<Diagnostic>) -> Document {
     };
     match builder.document() {
         Ok(()) => builder.doc,
-        Err(e) => {
+        // The diagnostic is pushed where the limit was passed; nothing built is kept.
+        Err(Stop::Limit) => Document::default(),
+        Err(Stop::Scan(e)) => {
             let offset = source.offset_of(e.marker().line(), e.marker().col());
             builder.diags.push(
                 Diagnostic::new(
@@ -109,11 +124,46 @@ fn yaml_help(info: &str) -> String {
 }
 
 struct Builder<'s, 'd> {
-    anchors: HashMap<usize, Value>,
-    diags: &'d mut Vec<Diagnostic>,
+    /// Nodes copied by aliases so far.
+    aliased: usize,
+    /// Anchored values with their size in nodes and their height (levels of nesting).
+    anchors: HashMap<usize, Anchored>,
+    /// Nesting level of the node being built (the document's root is at 1).
+    depth: usize,
+    diags: &'d mut dyn DiagnosticSink,
     doc: Document,
     events: Parser<'s, saphyr_parser::StrInput<'s>>,
     source: &'s Source,
+}
+
+/// Why building stopped early.
+enum Stop {
+    /// A limit was passed; its diagnostic is already pushed.
+    Limit,
+    /// The YAML is malformed.
+    Scan(ScanError),
+}
+
+impl From<ScanError> for Stop {
+    fn from(e: ScanError) -> Stop {
+        Stop::Scan(e)
+    }
+}
+
+/// A value an anchor names, with what copying it costs.
+struct Anchored {
+    height: usize,
+    nodes: usize,
+    value: Value,
+}
+
+/// A node as built: its value, span, id in the span tree, size in nodes and height.
+struct Built {
+    height: usize,
+    id: u32,
+    nodes: usize,
+    span: Span,
+    value: Value,
 }
 
 type Next<'s> = Result<(Event<'s>, YamlSpan), ScanError>;
@@ -132,7 +182,17 @@ impl<'s> Builder<'s, '_> {
         Span::new(start, end.saturating_sub(start))
     }
 
-    fn document(&mut self) -> Result<(), ScanError> {
+    /// Pushes the diagnostic of a passed limit and stops the parse.
+    fn limit(&mut self, span: Span, message: String, label: &str, help: &str) -> Stop {
+        self.diags.push(
+            Diagnostic::new(Kind::YamlLimit, span, message)
+                .label(label)
+                .help(help),
+        );
+        Stop::Limit
+    }
+
+    fn document(&mut self) -> Result<(), Stop> {
         let mut documents = 0;
         loop {
             let (event, span) = self.next()?;
@@ -145,9 +205,11 @@ impl<'s> Builder<'s, '_> {
                     if matches!(event, Event::DocumentEnd) {
                         continue;
                     }
-                    let (value, vspan) = self.node(event, span2, String::new(), None)?;
+                    let built = self.node(event, span2, None)?;
+                    let vspan = built.span;
                     if documents == 1 {
-                        self.doc.value = value;
+                        self.doc.spans.set_root(built.id);
+                        self.doc.value = built.value;
                     } else {
                         self.diags.push(
                             Diagnostic::new(
@@ -166,71 +228,149 @@ impl<'s> Builder<'s, '_> {
         }
     }
 
-    /// Builds the node that starts with `event`, recording its span under `pointer`.
-    fn node(
+    /// Builds the node that starts with `event` (introduced by the mapping key at `key`),
+    /// recording its spans.
+    fn node(&mut self, event: Event<'s>, span: YamlSpan, key: Option<Span>) -> Result<Built, Stop> {
+        let start = self.span(span);
+        if matches!(event, Event::SequenceStart(..) | Event::MappingStart(..))
+            && self.depth >= MAX_DEPTH
+        {
+            return Err(self.limit(
+                Span::new(start.offset, 1),
+                format!("values nest more than {MAX_DEPTH} levels deep"),
+                "too deep",
+                "flatten the structure; no workflow key needs this much nesting",
+            ));
+        }
+        self.depth += 1;
+        let built = self.node_at_depth(event, start, key);
+        self.depth -= 1;
+        built
+    }
+
+    fn node_at_depth(
         &mut self,
         event: Event<'s>,
-        span: YamlSpan,
-        pointer: String,
+        start: Span,
         key: Option<Span>,
-    ) -> Result<(Value, Span), ScanError> {
-        let start = self.span(span);
-        let (value, whole, anchor) = match event {
+    ) -> Result<Built, Stop> {
+        let id = self.doc.spans.leaf(key, start);
+        let (mut built, anchor) = match event {
             Event::Scalar(text, style, anchor, tag) => {
                 let value = self.scalar(&text, style, tag.as_deref(), start);
-                (value, start, anchor)
+                (Built::leaf(value, start), anchor)
             }
             Event::SequenceStart(anchor, tag) => {
                 self.reject_tag(tag.as_deref(), start);
                 let mut items = Vec::new();
+                let mut ids = Vec::new();
                 let mut end = start.end();
+                let (mut nodes, mut height) = (1, 1);
                 loop {
                     let (ev, sp) = self.next()?;
                     if matches!(ev, Event::SequenceEnd) {
                         end = end.max(self.span(sp).end());
                         break;
                     }
-                    let child = format!("{pointer}/{}", items.len());
-                    let (v, vspan) = self.node(ev, sp, child, None)?;
-                    end = end.max(vspan.end());
-                    items.push(v);
+                    let item = self.node(ev, sp, None)?;
+                    end = end.max(item.span.end());
+                    nodes += item.nodes;
+                    height = height.max(item.height + 1);
+                    ids.push(item.id);
+                    items.push(item.value);
                 }
-                (
-                    Value::Array(items),
-                    Span::new(start.offset, end - start.offset),
-                    anchor,
-                )
+                self.doc.spans.sequence(id, &ids);
+                // A vector starts with room for four values (288 bytes): without this, a
+                // file of many one-item lists costs four times what it holds.
+                items.shrink_to_fit();
+                let span = Span::new(start.offset, end - start.offset);
+                let built = Built {
+                    height,
+                    id,
+                    nodes,
+                    span,
+                    value: Value::Array(items),
+                };
+                (built, anchor)
             }
             Event::MappingStart(anchor, tag) => {
                 self.reject_tag(tag.as_deref(), start);
-                let (map, end) = self.mapping(&pointer)?;
-                let end = end.max(start.end());
-                (
-                    Value::Object(map),
-                    Span::new(start.offset, end - start.offset),
-                    anchor,
-                )
+                let mut built = self.mapping(id)?;
+                let end = built.span.end().max(start.end());
+                built.span = Span::new(start.offset, end - start.offset);
+                (built, anchor)
             }
-            Event::Alias(id) => {
-                let value = self.anchors.get(&id).cloned().unwrap_or(Value::Null);
-                (value, start, 0)
-            }
-            _ => (Value::Null, start, 0),
+            Event::Alias(id) => (self.alias(id, start)?, 0),
+            _ => (Built::leaf(Value::Null, start), 0),
         };
+        built.id = id;
         if anchor != 0 {
-            self.anchors.insert(anchor, value.clone());
+            // An anchor keeps a copy of its value, which counts like an alias's: anchors
+            // nested in anchors would otherwise copy each level again (a 1 MB file of
+            // 120-deep chains took 470 MB).
+            self.copied(built.nodes, start)?;
+            let anchored = Anchored {
+                height: built.height,
+                nodes: built.nodes,
+                value: built.value.clone(),
+            };
+            self.anchors.insert(anchor, anchored);
         }
-        self.doc
-            .spans
-            .insert(pointer, NodeSpans { key, value: whole });
-        Ok((value, whole))
+        self.doc.spans.set(id, key, built.span);
+        Ok(built)
     }
 
-    /// Reads a mapping's entries up to its end; returns them and the end offset of the last one.
-    fn mapping(&mut self, pointer: &str) -> Result<(Map<String, Value>, usize), ScanError> {
+    /// Counts `nodes` copied (by an alias, or kept for an anchor) against
+    /// [`MAX_ALIAS_NODES`].
+    fn copied(&mut self, nodes: usize, at: Span) -> Result<(), Stop> {
+        self.aliased = self.aliased.saturating_add(nodes);
+        if self.aliased > MAX_ALIAS_NODES {
+            return Err(self.limit(
+                at,
+                format!("aliases and anchors copy more than {MAX_ALIAS_NODES} values in this file"),
+                "the limit is passed here",
+                "aliases of aliases multiply (an \"alias bomb\"); write the values out or share fewer",
+            ));
+        }
+        Ok(())
+    }
+
+    /// A copy of an anchored value, within the alias and depth limits.
+    fn alias(&mut self, id: usize, at: Span) -> Result<Built, Stop> {
+        let Some(anchored) = self.anchors.get(&id) else {
+            return Ok(Built::leaf(Value::Null, at));
+        };
+        let (nodes, height) = (anchored.nodes, anchored.height);
+        // The alias itself sits at `depth`; its value's root takes that level.
+        if self.depth + height - 1 > MAX_DEPTH {
+            return Err(self.limit(
+                at,
+                format!("this alias makes values nest more than {MAX_DEPTH} levels deep"),
+                "too deep once expanded",
+                "aliases of aliases nest their values; flatten the structure",
+            ));
+        }
+        self.copied(nodes, at)?;
+        let Some(anchored) = self.anchors.get(&id) else {
+            return Ok(Built::leaf(Value::Null, at));
+        };
+        let value = anchored.value.clone();
+        Ok(Built {
+            height,
+            id: 0,
+            nodes,
+            span: at,
+            value,
+        })
+    }
+
+    /// Reads the entries of mapping `id` up to its end; its span ends with the last entry.
+    fn mapping(&mut self, id: u32) -> Result<Built, Stop> {
         let mut map = Map::new();
+        let mut children: Vec<(Box<str>, u32)> = Vec::new();
         let mut key_spans: HashMap<String, Span> = HashMap::new();
         let mut end = 0;
+        let (mut nodes, mut height) = (1, 1);
         loop {
             let (ev, sp) = self.next()?;
             let key_span = self.span(sp);
@@ -239,7 +379,7 @@ impl<'s> Builder<'s, '_> {
                 Event::Scalar(text, ..) => text.into_owned(),
                 other => {
                     // A complex key: consume it, report, and skip its value.
-                    let (_, whole) = self.node(other, sp, format!("{pointer}/?"), None)?;
+                    let whole = self.node(other, sp, None)?.span;
                     self.diags.push(
                         Diagnostic::new(
                             Kind::YamlUnsupported,
@@ -249,11 +389,10 @@ impl<'s> Builder<'s, '_> {
                         .label("complex key"),
                     );
                     let (ev, sp) = self.next()?;
-                    self.node(ev, sp, format!("{pointer}/?"), None)?;
+                    self.node(ev, sp, None)?;
                     continue;
                 }
             };
-            let child = format!("{pointer}/{}", escape_pointer(&key));
             let (ev, sp) = self.next()?;
             if let Some(first) = key_spans.get(&key) {
                 let (line, col) = self.source.line_col(first.offset);
@@ -268,19 +407,28 @@ impl<'s> Builder<'s, '_> {
                         "`{key}` is first defined at line {line}, column {col}; remove one of them"
                     )),
                 );
-                // Keep the first definition and its spans; still walk the duplicate.
-                let shadow = format!("{pointer}/\u{0}dup");
-                let (_, vspan) = self.node(ev, sp, shadow.clone(), Some(key_span))?;
-                self.doc.spans.remove(&shadow);
+                // Keep the first definition and its spans; still walk the duplicate (its
+                // spans are recorded but unreachable).
+                let vspan = self.node(ev, sp, Some(key_span))?.span;
                 end = end.max(vspan.end());
                 continue;
             }
-            let (value, vspan) = self.node(ev, sp, child, Some(key_span))?;
-            end = end.max(vspan.end()).max(key_span.end());
+            let entry = self.node(ev, sp, Some(key_span))?;
+            children.push((key.as_str().into(), entry.id));
+            end = end.max(entry.span.end()).max(key_span.end());
+            nodes += entry.nodes;
+            height = height.max(entry.height + 1);
             key_spans.insert(key.clone(), key_span);
-            map.insert(key, value);
+            map.insert(key, entry.value);
         }
-        Ok((map, end))
+        self.doc.spans.mapping(id, children);
+        Ok(Built {
+            height,
+            id,
+            nodes,
+            span: Span::new(0, end),
+            value: Value::Object(map),
+        })
     }
 
     fn reject_tag(&mut self, tag: Option<&Tag>, span: Span) {
@@ -335,6 +483,18 @@ impl<'s> Builder<'s, '_> {
         match style {
             ScalarStyle::Plain => resolve_plain(text),
             _ => Value::String(text.to_string()),
+        }
+    }
+}
+
+impl Built {
+    fn leaf(value: Value, span: Span) -> Built {
+        Built {
+            height: 1,
+            id: 0,
+            nodes: 1,
+            span,
+            value,
         }
     }
 }
@@ -460,6 +620,54 @@ mod tests {
             assert_eq!(diags.len(), 1, "{text:?}: {diags:?}");
             assert_eq!(diags[0].kind, Kind::YamlSyntax, "{text:?}");
         }
+    }
+
+    #[test]
+    fn an_alias_bomb_stops_at_the_alias_that_passes_the_limit() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let t0 = std::time::Instant::now();
+        let (doc, diags, src) = load(&text);
+        assert!(t0.elapsed() < std::time::Duration::from_secs(1));
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert_eq!(diags[0].kind, Kind::YamlLimit);
+        assert_eq!(
+            diags[0].message,
+            "aliases and anchors copy more than 100000 values in this file"
+        );
+        // Anchors a0..a3 keep 12,344 nodes and aliases copy 12,330 by the end of a3's line;
+        // a4 copies a3 (11,111 nodes): its seventh copy passes 100,000.
+        assert_eq!(src.line_col(diags[0].span.offset), (5, 40));
+        assert_eq!(src.slice(diags[0].span), "*a3");
+        assert_eq!(doc.value, Value::Null);
+    }
+
+    #[test]
+    fn nesting_is_limited_with_aliases_counted() {
+        let deep = |n: usize| format!("a: {}{}\n", "[".repeat(n), "]".repeat(n));
+        let (_, diags, _) = load(&deep(MAX_DEPTH - 1));
+        assert!(diags.is_empty(), "{diags:?}");
+        let (_, diags, src) = load(&deep(MAX_DEPTH));
+        assert_eq!(diags.len(), 1);
+        assert_eq!(diags[0].kind, Kind::YamlLimit);
+        assert_eq!(src.line_col(diags[0].span.offset), (1, 4 + MAX_DEPTH - 1));
+        // Each alias is small, but each nests the one before one level deeper.
+        let mut text = String::from("a0: &a0 [1]\n");
+        for i in 1..=MAX_DEPTH {
+            text.push_str(&format!("a{i}: &a{i} [*a{}]\n", i - 1));
+        }
+        let (_, diags, src) = load(&text);
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert_eq!(
+            diags[0].message,
+            "this alias makes values nest more than 128 levels deep"
+        );
+        // `aK` is K + 2 levels high and its alias in `a(K+1)` starts at level 3 (root
+        // mapping, sequence, alias): a125's alias, in a126 on line 127, would reach 129.
+        assert_eq!(src.line_col(diags[0].span.offset), (127, 14));
     }
 
     #[test]

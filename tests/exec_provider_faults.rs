@@ -215,12 +215,16 @@ async fn when_every_attempt_fails_the_call_fails_and_the_engine_policy_applies()
     );
     let case = Case::new(&workflow, "");
     let run = exec(&case, &[], &[]);
+    let error = format!(
+        "provider `busy` at {}/v1/chat/completions answered HTTP 503 Service Unavailable for model `m` in 2 attempts: overloaded",
+        fake.uri()
+    );
     assert_eq!(
         (run.code, run.status(), run.reason()),
         (
             1,
             "failed",
-            "the planner's model failed: busy gave no usable answer for model `m` after 2 attempts: HTTP 503 Service Unavailable: overloaded"
+            format!("the planner's model failed: {error}").as_str()
         )
     );
     // Two planner calls (the engine re-asks), two HTTP attempts each.
@@ -232,4 +236,107 @@ async fn when_every_attempt_fails_the_call_fails_and_the_engine_policy_applies()
         .map(|c| c["attempts"].clone())
         .collect();
     assert_eq!(attempts, [2, 2]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_cannot_be_reached_is_named_with_its_url_and_the_cause() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let models = format!(
+        "providers:\n  down: {{kind: openai, base_url: 'http://127.0.0.1:{port}/v1', max_retries: 1}}\nmodels: {{default: down/m}}"
+    );
+    let workflow = workflow(&models, "").replace(
+        "plan: {parallel: true, max_concurrency: 4}",
+        "plan: {max_attempts: 1}",
+    );
+    let case = Case::new(&workflow, "");
+    let run = exec(&case, &[], &[]);
+    let error = format!(
+        "provider `down` at http://127.0.0.1:{port}/v1/chat/completions could not be reached in 2 attempts: cannot connect: client error (Connect): tcp connect error: Connection refused (os error 111)"
+    );
+    assert_eq!(
+        (run.code, run.status(), run.reason()),
+        (
+            1,
+            "failed",
+            format!("the planner's model failed: {error}").as_str()
+        )
+    );
+    let calls = case.events_of("llm_call");
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0]["error"], error.as_str());
+}
+
+/// Issue 10, finding 5: a 20 MB reply cost 299 MB of memory. Bodies are read up to the
+/// provider's `max_response_bytes` (4 MiB by default) and no further.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_20_mb_reply_is_refused_unread_and_memory_stays_small() {
+    let fake = FakeLlm::start(
+        Wire::OpenAi,
+        Behaviour {
+            huge_plan_bytes: Some(20_000_000),
+            ..Behaviour::default()
+        },
+    )
+    .await;
+    let models = format!(
+        "providers:\n  big: {{kind: openai, base_url: '{}/v1'}}\nmodels: {{default: big/m}}",
+        fake.uri()
+    );
+    let workflow = workflow(&models, "").replace(
+        "plan: {parallel: true, max_concurrency: 4}",
+        "plan: {max_attempts: 2}",
+    );
+    let case = Case::new(&workflow, "");
+    let (run, max_rss_kib) = exec_measured(&case);
+    let error = format!(
+        "provider `big` at {}/v1/chat/completions sent an answer larger than 4194304 bytes for model `m` (the provider's `max_response_bytes`); it was not read",
+        fake.uri()
+    );
+    assert_eq!(
+        (run.code, run.status(), run.reason()),
+        (
+            1,
+            "failed",
+            format!("the planner's model failed: {error}").as_str()
+        )
+    );
+    // Not retried: one request per planner call.
+    assert_eq!(fake.requests().len(), 2);
+    assert!(max_rss_kib < 100 * 1024, "max RSS {max_rss_kib} KiB");
+}
+
+/// `pe exec workflow.yaml --json` with its peak memory (max RSS in KiB, from `wait4`).
+fn exec_measured(case: &Case) -> (exec_support::Run, i64) {
+    let stdout = case.path("stdout.json");
+    let stderr = case.path("stderr.txt");
+    // Reaped by `wait4` below, which also reports its resource usage.
+    #[allow(clippy::zombie_processes)]
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_pe"))
+        .current_dir(case.dir.path())
+        .env_remove("PE_HOME")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .env("PE_RETRY_BASE_MS", "5")
+        .args(["exec", "workflow.yaml", "--json"])
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid);
+    let stdout = std::fs::read_to_string(stdout).unwrap();
+    let run = exec_support::Run {
+        code: libc::WEXITSTATUS(status),
+        doc: serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}")),
+        stderr: std::fs::read_to_string(stderr).unwrap(),
+    };
+    (run, usage.ru_maxrss)
 }

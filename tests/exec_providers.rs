@@ -75,6 +75,28 @@ async fn openai_runs_a_whole_workflow_with_parallel_tool_calls_and_model_setting
         }}])
     );
     assert_eq!(executor.get("temperature"), None);
+    // Each step's first turn calls the tool its plan names; later turns leave it to the
+    // model, and the turn that called tools goes back with string content.
+    let first_turns: Vec<&Value> = requests
+        .iter()
+        .filter(|r| r.get("tools").is_some() && r["messages"].as_array().unwrap().len() == 1)
+        .collect();
+    assert_eq!(first_turns.len(), 4);
+    for r in first_turns {
+        assert_eq!(
+            r["tool_choice"],
+            json!({"type": "function", "function": {"name": "lookup"}})
+        );
+    }
+    let later: Vec<&Value> = requests
+        .iter()
+        .filter(|r| r.get("tools").is_some() && r["messages"].as_array().unwrap().len() > 1)
+        .collect();
+    assert_eq!(later.len(), 4);
+    for r in later {
+        assert_eq!(r["tool_choice"], "auto");
+        assert_eq!(r["messages"][1]["content"], "");
+    }
     let models: Vec<(String, String)> = case
         .events_of("llm_call")
         .iter()
@@ -273,9 +295,11 @@ async fn a_server_that_refuses_response_format_gets_the_schema_in_the_prompt() {
     assert_every_step_ran_once(&case, &run);
     assert_eq!(fake.violations(), Vec::<String>::new());
     let requests = fake.requests();
-    // Refused natively, then asked in the prompt, then re-asked with the problem.
+    // `json_schema` refused, `json_object` refused, then asked in the prompt, then re-asked
+    // with the problem.
     assert_eq!(requests[0]["response_format"]["type"], "json_schema");
-    for r in &requests[1..3] {
+    assert_eq!(requests[1]["response_format"]["type"], "json_object");
+    for r in &requests[2..4] {
         assert_eq!(r.get("response_format"), None);
         let prompt = r["messages"][0]["content"].as_str().unwrap();
         assert!(prompt.ends_with(&format!(
@@ -283,7 +307,25 @@ async fn a_server_that_refuses_response_format_gets_the_schema_in_the_prompt() {
             serde_json::to_string(&plan_schema(&r["messages"][0]["content"])).unwrap()
         )));
     }
-    assert_eq!(requests[2]["messages"].as_array().unwrap().len(), 3);
+    assert_eq!(requests[3]["messages"].as_array().unwrap().len(), 3);
+    let fallbacks: Vec<(String, String, u64)> = case
+        .events_of("structured_output_fallback")
+        .iter()
+        .map(|e| {
+            (
+                e["from"].as_str().unwrap().to_string(),
+                e["to"].as_str().unwrap().to_string(),
+                e["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fallbacks,
+        [
+            ("json_schema".into(), "json_object".into(), 400),
+            ("json_object".into(), "prompt".into(), 400)
+        ]
+    );
     // One planner call for the engine, with the usage of both prompt-mode requests.
     let planner: Vec<Value> = case
         .events_of("llm_call")
@@ -383,7 +425,10 @@ async fn a_401_fails_fast_with_a_helpful_message_and_never_shows_the_key() {
     let base = format!("{}/v1", fake.uri());
     let env = [("OPENAI_BASE_URL", base.as_str()), ("OPENAI_API_KEY", KEY)];
     let run = exec(&case, &env, &[]);
-    let message = "openai rejected the request for model `gpt-4o-mini` with HTTP 401 Unauthorized: Incorrect API key provided: [redacted]. (check the API key in OPENAI_API_KEY)";
+    let message = format!(
+        "provider `openai` at {base}/chat/completions rejected the request for model `gpt-4o-mini` with HTTP 401 Unauthorized: Incorrect API key provided: [redacted]. (check the API key in OPENAI_API_KEY)"
+    );
+    let message = message.as_str();
     assert_eq!(
         (run.code, run.status(), run.reason()),
         (1, "failed", message)
@@ -435,13 +480,11 @@ async fn a_404_names_the_model_and_hints_at_the_fix() {
     .await;
     let case = case("models: {default: ollama/llama9}", "");
     let run = exec(&case, &[("OLLAMA_HOST", &fake.uri())], &[]);
-    assert_eq!(
-        (run.code, run.reason()),
-        (
-            1,
-            "ollama rejected the request for model `llama9` with HTTP 404 Not Found: model \"llama9\" not found, try pulling it first (check the model name and the provider's base_url)"
-        )
+    let want = format!(
+        "provider `ollama` at {}/v1/chat/completions rejected the request for model `llama9` with HTTP 404 Not Found: model \"llama9\" not found, try pulling it first (check the model name and the provider's base_url)",
+        fake.uri()
     );
+    assert_eq!((run.code, run.reason()), (1, want.as_str()));
 }
 
 #[test]

@@ -483,12 +483,14 @@ plan:
     - {id: a, description: Do a}
     - {id: b, description: Do b, depends_on: [a]}
 replan: {when: never}
-budget: {timeout: 500ms}
+budget: {timeout: 2s}
 "#;
 
+// a uses 1.2 s of the 2 s; b's 1.5 s turn fits a timeout counted from zero again but not the
+// 0.8 s that are left, with 0.7 s to spare for a machine too busy to wake the process on time.
 const SLOW_REPLIES: &str = r#"executor:
-  - {when: 'Step `a`', repeat: true, delay: 300ms, json: {status: succeeded, result: a done}}
-  - {when: 'Step `b`', repeat: true, delay: 300ms, json: {status: succeeded, result: b done}}
+  - {when: 'Step `a`', repeat: true, delay: 1200ms, json: {status: succeeded, result: a done}}
+  - {when: 'Step `b`', repeat: true, delay: 1500ms, json: {status: succeeded, result: b done}}
 synthesizer:
   - {repeat: true, text: done}
 "#;
@@ -498,7 +500,7 @@ synthesizer:
 fn a_resumed_run_keeps_counting_its_timeout() {
     repeat(50, |i| {
         let case = Case::new(SLOW, SLOW_REPLIES);
-        // Killed right after a finished (event 6): 300 ms of the 500 ms are spent.
+        // Killed right after a finished (event 6): 1.2 s of the 2 s are spent.
         let killed = case
             .pe()
             .env("PE_TEST_CRASH_AFTER_EVENT", "6")
@@ -522,9 +524,9 @@ fn a_resumed_run_keeps_counting_its_timeout() {
             "run {i}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert_eq!(doc["reason"], "budget.timeout (500ms) reached", "run {i}");
-        // b was cut off by the timeout 200 ms into its 300 ms turn: the resumed process had
-        // only what the first one left (a counted from zero again would let b finish).
+        assert_eq!(doc["reason"], "budget.timeout (2s) reached", "run {i}");
+        // b was cut off by the timeout 0.8 s into its turn: the resumed process had only what
+        // the first one left (counted from zero again, b would finish at 1.5 s).
         assert_eq!(
             (
                 &doc["steps"][0]["status"],

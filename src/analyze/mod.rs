@@ -10,18 +10,21 @@ mod models;
 mod plan;
 mod templates;
 mod tool_sources;
+mod tools;
 
 use std::collections::HashSet;
 
 use indexmap::IndexMap;
 use serde_json::json;
 
-use crate::diagnostic::{Diagnostic, Kind};
+use crate::diagnostic::{Diagnostic, DiagnosticSink, Kind};
+use crate::duration::Duration;
 use crate::schema::check_user_schema;
 use crate::source::Source;
 use crate::spec::{ModelRef, Role, WorkflowFile};
 use crate::workflow::{
-    Builtin, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MODEL, ModelChoice, Tool, ToolKind, Workflow,
+    Builtin, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MODEL, DEFAULT_TOOL_TIMEOUT, ModelChoice, Tool,
+    ToolKind, Workflow,
 };
 use crate::yaml::{Document, escape_pointer};
 
@@ -32,7 +35,7 @@ pub use tool_sources::MAX_WORKFLOW_DEPTH;
 pub(crate) use tool_sources::checking;
 
 struct Analyzer<'a> {
-    diags: &'a mut Vec<Diagnostic>,
+    diags: &'a mut dyn DiagnosticSink,
     doc: &'a Document,
     file: &'a WorkflowFile,
     source: &'a Source,
@@ -43,9 +46,9 @@ pub fn analyze(
     file: WorkflowFile,
     doc: &Document,
     source: &Source,
-    diags: &mut Vec<Diagnostic>,
+    diags: &mut dyn DiagnosticSink,
 ) -> Option<Workflow> {
-    let before = diags.len();
+    let before = diags.pushed();
     let mut a = Analyzer {
         diags,
         doc,
@@ -59,7 +62,7 @@ pub fn analyze(
     a.fixed_plan();
     a.output();
     a.tests();
-    if diags.len() > before {
+    if diags.pushed() > before {
         return None;
     }
     let dir = source.dir().to_path_buf();
@@ -174,6 +177,7 @@ impl Analyzer<'_> {
                     argv: argv.clone(),
                     cwd: spec.cwd.clone(),
                     env: spec.env.clone(),
+                    inherit_env: spec.inherit_env.clone(),
                 }
             } else if let Some(http) = &spec.http {
                 let params = Some(spec.parameters.as_ref());
@@ -221,6 +225,7 @@ impl Analyzer<'_> {
                 (None, ToolKind::Builtin(b)) => b.parameters(),
                 (None, _) => json!({"type": "object", "properties": {}}),
             };
+            self.tool_paths(&base, spec, &kind, &parameters);
             out.insert(
                 name.clone(),
                 Tool {
@@ -230,7 +235,11 @@ impl Analyzer<'_> {
                     name: name.clone(),
                     on_error: spec.on_error,
                     parameters,
-                    timeout: spec.timeout,
+                    paths: spec.paths.clone(),
+                    timeout: spec
+                        .timeout
+                        .or(self.file.execute.tool_timeout)
+                        .unwrap_or(Duration(DEFAULT_TOOL_TIMEOUT)),
                 },
             );
         }

@@ -1,7 +1,7 @@
 //! Fixed plans: unique step ids, known dependencies and tools, no cycles, within
 //! `plan.max_steps`. [`find_cycle`] is shared with the engine's validation of planner output.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::Analyzer;
 use super::templates::vars;
@@ -68,6 +68,7 @@ impl Analyzer<'_> {
             }
         }
         let ids: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
+        let known: HashSet<&str> = ids.iter().copied().collect();
         let names = self.tool_names();
         let tools: Vec<&str> = names.iter().map(String::as_str).collect();
         for (i, step) in steps.iter().enumerate() {
@@ -84,7 +85,7 @@ impl Analyzer<'_> {
                         )
                         .label("self-dependency"),
                     );
-                } else if !ids.contains(&dep.as_str()) {
+                } else if !known.contains(dep.as_str()) {
                     self.push(
                         Diagnostic::new(
                             Kind::UnknownStep,
@@ -117,10 +118,7 @@ impl Analyzer<'_> {
                     Kind::DependencyCycle,
                     self.doc
                         .key_span(&format!("/plan/steps/{first_index}/depends_on")),
-                    format!(
-                        "steps depend on each other in a cycle: {}",
-                        cycle.join(" → ")
-                    ),
+                    format!("steps depend on each other in a cycle: {}", shown(&cycle)),
                 )
                 .label("cycle starts here")
                 .help("remove one `depends_on` entry so the steps can run in some order"),
@@ -129,54 +127,71 @@ impl Analyzer<'_> {
     }
 }
 
+/// A cycle as `a → b → a`, at most ten ids and a count.
+fn shown(cycle: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let mut text = cycle
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(" → ");
+    if cycle.len() > SHOWN {
+        text.push_str(&format!(" → … ({} more)", cycle.len() - SHOWN));
+    }
+    text
+}
+
 /// One dependency cycle among `steps` (ids in order, first repeated at the end), if any.
+///
+/// Depth-first with an explicit stack, not recursion: a plan is model output (or a file from
+/// someone else), and a chain of 100,000 steps must not overflow the thread's stack.
 pub fn find_cycle(steps: &[StepSpec]) -> Option<Vec<String>> {
     let index: HashMap<&str, usize> = steps
         .iter()
         .enumerate()
         .map(|(i, s)| (s.id.as_str(), i))
         .collect();
-    // 0 = unvisited, 1 = on the stack, 2 = done.
+    // 0 = unvisited, 1 = on the path, 2 = done.
     let mut state = vec![0u8; steps.len()];
-    let mut stack: Vec<usize> = Vec::new();
-    fn visit(
-        i: usize,
-        steps: &[StepSpec],
-        index: &HashMap<&str, usize>,
-        state: &mut [u8],
-        stack: &mut Vec<usize>,
-    ) -> Option<Vec<String>> {
-        state[i] = 1;
-        stack.push(i);
-        for dep in &steps[i].depends_on {
+    // The current path: each step and how many of its dependencies were looked at.
+    let mut path: Vec<(usize, usize)> = Vec::new();
+    for start in 0..steps.len() {
+        if state[start] != 0 {
+            continue;
+        }
+        state[start] = 1;
+        path.push((start, 0));
+        while let Some((i, next)) = path.last_mut() {
+            let i = *i;
+            let Some(dep) = steps[i].depends_on.get(*next) else {
+                state[i] = 2;
+                path.pop();
+                continue;
+            };
+            *next += 1;
             let Some(&j) = index.get(dep.as_str()) else {
                 continue;
             };
             if j == i {
                 continue;
             }
-            if state[j] == 1 {
-                let from = stack.iter().position(|&k| k == j).unwrap_or(0);
-                let mut cycle: Vec<String> =
-                    stack[from..].iter().map(|&k| steps[k].id.clone()).collect();
-                cycle.push(steps[j].id.clone());
-                return Some(cycle);
+            match state[j] {
+                1 => {
+                    let from = path.iter().position(|&(k, _)| k == j).unwrap_or(0);
+                    let mut cycle: Vec<String> = path[from..]
+                        .iter()
+                        .map(|&(k, _)| steps[k].id.clone())
+                        .collect();
+                    cycle.push(steps[j].id.clone());
+                    return Some(cycle);
+                }
+                0 => {
+                    state[j] = 1;
+                    path.push((j, 0));
+                }
+                _ => {}
             }
-            if state[j] == 0
-                && let Some(c) = visit(j, steps, index, state, stack)
-            {
-                return Some(c);
-            }
-        }
-        stack.pop();
-        state[i] = 2;
-        None
-    }
-    for i in 0..steps.len() {
-        if state[i] == 0
-            && let Some(c) = visit(i, steps, &index, &mut state, &mut stack)
-        {
-            return Some(c);
         }
     }
     None
@@ -202,5 +217,20 @@ mod tests {
         assert_eq!(find_cycle(&dag), None);
         let cyc = [step("a", &["c"]), step("b", &["a"]), step("c", &["b"])];
         assert_eq!(find_cycle(&cyc).unwrap(), ["a", "c", "b", "a"]);
+    }
+
+    #[test]
+    fn a_very_long_chain_does_not_overflow_the_stack() {
+        let n = 200_000;
+        let ids: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
+        let mut chain: Vec<StepSpec> = (0..n).map(|i| step(&ids[i], &[])).collect();
+        for i in 0..n - 1 {
+            chain[i].depends_on = vec![ids[i + 1].clone()];
+        }
+        assert_eq!(find_cycle(&chain), None);
+        chain[n - 1].depends_on = vec![ids[0].clone()];
+        let cycle = find_cycle(&chain).unwrap();
+        assert_eq!(cycle.len(), n + 1);
+        assert_eq!((cycle[0].as_str(), cycle[n].as_str()), ("s0", "s0"));
     }
 }

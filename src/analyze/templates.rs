@@ -9,7 +9,7 @@ use super::Analyzer;
 use crate::diagnostic::{Diagnostic, Kind, suggestion};
 use crate::source::Span;
 use crate::spec::Role;
-use crate::template::{self, TemplateError};
+use crate::template::{self, NameKind, TemplateError};
 use crate::yaml::escape_pointer;
 
 /// The variables each kind of template may use. Documented in the README; the engine
@@ -48,6 +48,9 @@ pub mod vars {
         }
     }
 }
+
+/// Problems reported per template before the rest are only counted.
+const MAX_TEMPLATE_PROBLEMS: usize = 20;
 
 impl Analyzer<'_> {
     pub(super) fn mock_templates(
@@ -145,7 +148,7 @@ impl Analyzer<'_> {
         params: Option<Option<&Value>>,
     ) {
         let span = self.doc.value_span(pointer);
-        let used = match template::variables(text) {
+        let inspection = match template::inspect(text) {
             Ok(v) => v,
             Err(TemplateError::Syntax {
                 message,
@@ -162,11 +165,47 @@ impl Analyzer<'_> {
             }
             Err(TemplateError::Render { .. }) => return,
         };
-        for var in used {
+        // A template can name thousands of unknown things; locating each costs a search of
+        // the file, so the first few are reported and the rest counted.
+        let mut left = MAX_TEMPLATE_PROBLEMS;
+        let mut omitted: Option<(Kind, usize)> = None;
+        let mut omit = |kind: Kind| {
+            let entry = omitted.get_or_insert((kind, 0));
+            entry.1 += 1;
+        };
+        for unknown in &inspection.unknown {
+            let (kind, what, known) = match unknown.kind {
+                NameKind::Filter => (Kind::UnknownFilter, "filter", template::FILTERS),
+                NameKind::Test => (Kind::UnknownTest, "test", template::TESTS),
+            };
+            if left == 0 {
+                omit(kind);
+                continue;
+            }
+            left -= 1;
+            let at = self.locate_in_template(span, text, unknown.offset, None);
+            let at = match self.source.text.get(at.offset..) {
+                Some(rest) if rest.starts_with(unknown.name.as_str()) => {
+                    Span::new(at.offset, unknown.name.len())
+                }
+                _ => at,
+            };
+            self.push(
+                Diagnostic::new(kind, at, format!("unknown {what} `{}`", unknown.name))
+                    .label(format!("not a {what} pe knows"))
+                    .help(suggestion(&unknown.name, known)),
+            );
+        }
+        for var in inspection.variables {
             let mut parts = var.splitn(3, '.');
             let root = parts.next().unwrap_or_default();
             let field = parts.next();
             if !allowed.contains(&root) {
+                if left == 0 {
+                    omit(Kind::UndefinedVariable);
+                    continue;
+                }
+                left -= 1;
                 let at = self.find_in(span, &var);
                 self.push(
                     Diagnostic::new(
@@ -203,6 +242,11 @@ impl Analyzer<'_> {
                 _ => continue,
             };
             if !declared.contains(&field) {
+                if left == 0 {
+                    omit(Kind::UndefinedVariable);
+                    continue;
+                }
+                left -= 1;
                 let at = self.find_in(span, &format!("{root}.{field}"));
                 let what = if root == "inputs" {
                     "input"
@@ -231,6 +275,22 @@ impl Analyzer<'_> {
                     .help(help),
                 );
             }
+        }
+        if let Some((kind, n)) = omitted {
+            self.push(
+                Diagnostic::new(
+                    kind,
+                    Span::new(span.offset, 0),
+                    format!(
+                        "this template has {n} more unknown filter, test or variable name{}",
+                        if n == 1 { "" } else { "s" }
+                    ),
+                )
+                .label("more problems in this template")
+                .help(format!(
+                    "the first {MAX_TEMPLATE_PROBLEMS} of its problems are reported; fix them and check again"
+                )),
+            );
         }
     }
 

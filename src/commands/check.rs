@@ -31,7 +31,7 @@ pub fn run(args: &CheckArgs) -> Result<u8, Error> {
             }
         };
         let checked = check_source(&source);
-        let n = checked.diagnostics.len();
+        let n = checked.diagnostics.len() + checked.omitted;
         if n > 0 {
             code = code.max(exit::INVALID_WORKFLOW);
         }
@@ -42,7 +42,11 @@ pub fn run(args: &CheckArgs) -> Result<u8, Error> {
                     .iter()
                     .map(|d| to_json(&source, d))
                     .collect();
-                files.push(json!({"file": source.name, "valid": n == 0, "diagnostics": diags}));
+                let mut file = json!({"file": source.name, "valid": n == 0, "diagnostics": diags});
+                if checked.omitted > 0 {
+                    file["omitted"] = json!(checked.omitted);
+                }
+                files.push(file);
             }
             Format::Human => {
                 for d in &checked.diagnostics {
@@ -50,6 +54,13 @@ pub fn run(args: &CheckArgs) -> Result<u8, Error> {
                 }
                 let _ = if n == 0 {
                     writeln!(stderr, "{}: ok", source.name)
+                } else if checked.omitted > 0 {
+                    writeln!(
+                        stderr,
+                        "{}: {n} problems (the first {} are shown)",
+                        source.name,
+                        checked.diagnostics.len()
+                    )
                 } else {
                     writeln!(
                         stderr,

@@ -67,7 +67,9 @@ pub fn run(args: &ExecArgs) -> Result<u8, Error> {
     let models = match &recording {
         Some(recording) => record_models(models, recording),
         None => models,
-    };
+    }
+    // Outside the recording: the cassette holds what the model was actually sent.
+    .redacted(&redactor);
     if let Some(replay) = &replay {
         toolbox = replaying(toolbox, replay);
     }

@@ -96,7 +96,8 @@ pub fn run(args: &ResumeArgs) -> Result<u8, Error> {
     let overrides = recorded_overrides(&workflow, &state, &args.models);
     let choices = apply_overrides(&workflow, &overrides, &cwd)?;
     let bases = choices.bases.clone();
-    let models = connect_all(choices, &engine::roles_used(&workflow))?;
+    let models =
+        connect_all(choices, &engine::roles_used(&workflow))?.redacted(&redactor(&workflow));
     // An unfinished child of a workflow tool is resumed when the parent makes its call again
     // (the child's id comes from the call's idempotency key); a finished one is reused.
     let children = Children::journaled(

@@ -235,6 +235,7 @@ async fn run_case(
             }
         }
     };
+    let models = models.redacted(&crate::commands::exec::redactor(workflow));
     // A workflow tool the case lets run (`live`) runs its child in memory on the case's
     // models.
     let children = Children::in_memory(&models);

@@ -110,9 +110,9 @@ pub fn check(
         tokens: spec.max_tokens,
     };
     let spent = Spent {
-        calls: used.requests + reserved.requests,
+        calls: used.requests.saturating_add(reserved.requests),
         cost: used.cost_usd + reserved.cost_usd,
-        tokens: used.tokens() + reserved.tokens(),
+        tokens: used.tokens().saturating_add(reserved.tokens()),
     };
     global.check(&spent, need, None)?;
     if let Some(rb) = spec.per_role.get(&role) {
@@ -123,9 +123,9 @@ pub fn check(
             tokens: rb.max_tokens,
         };
         let spent = Spent {
-            calls: u.requests + r.requests,
+            calls: u.requests.saturating_add(r.requests),
             cost: u.cost_usd + r.cost_usd,
-            tokens: u.tokens() + r.tokens(),
+            tokens: u.tokens().saturating_add(r.tokens()),
         };
         limits.check(&spent, need, Some(role))?;
     }
@@ -141,12 +141,18 @@ pub fn tokens_left(
 ) -> Option<u64> {
     let global = spec
         .max_tokens
-        .map(|m| m.saturating_sub(used.tokens() + reserved.tokens()));
+        .map(|m| m.saturating_sub(used.tokens().saturating_add(reserved.tokens())));
     let per_role = spec
         .per_role
         .get(&role)
         .and_then(|rb| rb.max_tokens)
-        .map(|m| m.saturating_sub(used.role(role).tokens() + reserved.role(role).tokens()));
+        .map(|m| {
+            m.saturating_sub(
+                used.role(role)
+                    .tokens()
+                    .saturating_add(reserved.role(role).tokens()),
+            )
+        });
     match (global, per_role) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -169,7 +175,7 @@ impl Limits {
     fn check(&self, spent: &Spent, need: &Need, role: Option<Role>) -> Result<(), Exhausted> {
         let requests = u64::from(need.requests);
         if let Some(max) = self.calls
-            && spent.calls + requests > max
+            && spent.calls.saturating_add(requests) > max
         {
             return Err(Exhausted {
                 limit: Limit::MaxLlmCalls,
@@ -180,7 +186,7 @@ impl Limits {
             });
         }
         if let Some(max) = self.tokens
-            && spent.tokens + need.usage.total() > max
+            && spent.tokens.saturating_add(need.usage.total()) > max
         {
             return Err(Exhausted {
                 limit: Limit::MaxTokens,

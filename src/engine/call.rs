@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::engine::budget::{self, Exhausted, Need};
 use crate::engine::context::{Ctx, JournalHalt};
-use crate::model::retry::{AttemptObserver, RetryNote};
+use crate::model::retry::{AttemptObserver, FallbackNote, RetryNote};
 use crate::model::{Model, ModelError, ModelRequest, ModelResponse, Usage};
 use crate::run::event::EventKind;
 use crate::spec::{Price, Role};
@@ -85,7 +85,11 @@ pub async fn call_model(
         spent: Mutex::new(Spent::default()),
         step,
     };
-    let result = model.complete_observed(request, &journal).await;
+    // Bounded before anything reads it: a huge reply must not balloon prompts or the journal.
+    let result = model
+        .complete_observed(request, &journal)
+        .await
+        .map(crate::tool::carried::reply);
     let latency = t0.elapsed();
     let spent = journal
         .spent
@@ -173,8 +177,8 @@ fn reserve(
         }
     }
     let usage = Usage {
-        input_tokens: estimate.input_tokens * u64::from(requests),
-        output_tokens: estimate.output_tokens * u64::from(requests),
+        input_tokens: estimate.input_tokens.saturating_mul(u64::from(requests)),
+        output_tokens: estimate.output_tokens.saturating_mul(u64::from(requests)),
     };
     let need = Need {
         cost: budget::cost(price, usage).unwrap_or(0.0),
@@ -245,11 +249,28 @@ impl AttemptObserver for RetryJournal<'_> {
         });
     }
 
+    fn structured_output_fell_back(&self, note: &FallbackNote) {
+        // A store failure is latched by the recorder; the caller stops at its next event.
+        let _ = self.ctx.recorder.emit(EventKind::StructuredOutputFallback {
+            from: note.from.to_string(),
+            model: self.model.clone(),
+            provider: note.provider.clone(),
+            reason: note.reason.clone(),
+            role: self.role,
+            status: note.status,
+            step: self.step.map(str::to_string),
+            to: note.to.to_string(),
+        });
+    }
+
     fn spent(&self, usage: Usage, estimated: bool) {
         let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
-        spent.requests += 1;
-        spent.usage.input_tokens += usage.input_tokens;
-        spent.usage.output_tokens += usage.output_tokens;
+        spent.requests = spent.requests.saturating_add(1);
+        spent.usage.input_tokens = spent.usage.input_tokens.saturating_add(usage.input_tokens);
+        spent.usage.output_tokens = spent
+            .usage
+            .output_tokens
+            .saturating_add(usage.output_tokens);
         spent.estimated |= estimated;
     }
 }

@@ -246,10 +246,13 @@ pub async fn run(config: RunConfig, sink: Arc<dyn EventSink>) -> Result<RunState
     };
     let result = match file.budget.timeout {
         Some(limit) => {
-            let left = limit.0.saturating_sub(ctx.started.elapsed());
-            match tokio::time::timeout(left, body).await {
-                Ok(r) => r,
-                Err(_) => Err(timed_out(&ctx, limit.0)),
+            let deadline = ctx.started + limit.0;
+            tokio::select! {
+                // A deadline that passed wins over work that became ready in the same
+                // instant (a busy machine wakes both late): the run's time is up.
+                biased;
+                () = tokio::time::sleep_until(deadline) => Err(timed_out(&ctx, limit.0)),
+                r = body => r,
             }
         }
         None => body.await,

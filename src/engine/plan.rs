@@ -13,6 +13,7 @@ use crate::engine::validate::{Rules, parse_steps, plan_schema_for, validate};
 use crate::model::{Message, ModelRequest, ResponseFormat};
 use crate::run::event::EndCause;
 use crate::spec::{Role, StepSpec};
+use crate::tool::carried;
 
 /// A plan ready to run.
 pub struct Plan {
@@ -89,7 +90,9 @@ pub async fn make_plan(ctx: &Ctx) -> Result<Plan, Stop> {
                     steps,
                 });
             }
-            Err(p) => {
+            Err(mut p) => {
+                // Fed back in the next prompt and kept in the run's end: bounded.
+                carried::cut(&mut p, carried::MAX_FEEDBACK_BYTES);
                 feedback = p.clone();
                 problem = Problem::Reply(p);
             }

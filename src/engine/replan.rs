@@ -17,6 +17,7 @@ use crate::model::{Message, ModelRequest, ResponseFormat};
 use crate::run::event::{Decision, EndCause, EventKind};
 use crate::run::state::RunState;
 use crate::spec::{Role, StepSpec, StepStatus};
+use crate::tool::carried;
 
 /// Asks the replanner and records its decision (the run's state machine acts on it).
 pub async fn replan(ctx: &Ctx, trigger: &Trigger) -> Result<(), Stop> {
@@ -64,7 +65,9 @@ pub async fn replan(ctx: &Ctx, trigger: &Trigger) -> Result<(), Stop> {
         let response = match call_model(ctx, Role::Replanner, None, &mut request).await {
             Ok(r) => r,
             Err(CallError::Model(e)) if !e.is_fatal() => {
-                problem = Problem::Model(e.to_string());
+                let mut message = e.to_string();
+                carried::cut(&mut message, carried::MAX_FEEDBACK_BYTES);
+                problem = Problem::Model(message);
                 continue;
             }
             Err(e) => return Err(Stop::from_call(e)),
@@ -102,9 +105,14 @@ pub async fn replan(ctx: &Ctx, trigger: &Trigger) -> Result<(), Stop> {
                 return Ok(());
             }
             Err(p) => {
-                request
-                    .messages
-                    .push(Message::assistant(response.text, Vec::new()));
+                // A quote of the rejected reply, never the whole of it: re-asks must not
+                // grow with what the model sent.
+                let mut p = p;
+                carried::cut(&mut p, carried::MAX_FEEDBACK_BYTES);
+                request.messages.push(Message::assistant(
+                    carried::excerpt(&response.text),
+                    Vec::new(),
+                ));
                 request.messages.push(Message::user(format!(
                     "Your decision was rejected: {p}\nReply again with one JSON object."
                 )));

@@ -14,7 +14,7 @@ use crate::engine::call::{CallError, call_model};
 use crate::engine::context::{Ctx, JournalHalt, Ledger};
 use crate::engine::control::after_failure;
 use crate::engine::reply::json_object;
-use crate::model::{Message, ModelRequest, ResponseFormat, ToolCall};
+use crate::model::{Message, ModelRequest, ResponseFormat, ToolCall, ToolChoice};
 use crate::run::event::{EventKind, FailureThen, ToolOutcome, UsageTotals};
 use crate::spec::{ContextMode, OnError, Role, StepSpec, StepStatus};
 use crate::tool::{ToolContext, ToolError, child_run_id};
@@ -39,7 +39,7 @@ pub enum StepEnd {
 pub async fn run_step(ctx: Arc<Ctx>, step: StepSpec, attempt: u32) -> (String, StepEnd) {
     let t0 = Instant::now();
     let work = tool_loop(&ctx, &step, attempt);
-    let end = match ctx.workflow.file.execute.step_timeout {
+    let mut end = match ctx.workflow.file.execute.step_timeout {
         Some(limit) => match tokio::time::timeout(limit.0, work).await {
             Ok(end) => end,
             Err(_) => StepEnd::Failed(format!(
@@ -48,6 +48,14 @@ pub async fn run_step(ctx: Arc<Ctx>, step: StepSpec, attempt: u32) -> (String, S
         },
         None => work.await,
     };
+    // What later prompts and the journal carry of this step is bounded.
+    if let StepEnd::Succeeded(text)
+    | StepEnd::Failed(text)
+    | StepEnd::Fatal(text)
+    | StepEnd::Budget(text) = &mut end
+    {
+        crate::tool::carried::cut(text, crate::tool::carried::MAX_RESULT_BYTES);
+    }
     let (status, result, error, then) = match &end {
         StepEnd::Succeeded(r) => (StepStatus::Succeeded, Some(r.clone()), None, None),
         StepEnd::Failed(e) => (
@@ -104,6 +112,15 @@ async fn tool_loop(ctx: &Ctx, step: &StepSpec, attempt: u32) -> StepEnd {
         ..ModelRequest::default()
     };
     let max = ctx.workflow.file.execute.max_iterations;
+    // The plan named the step's tool: the first turn calls it (servers that ignore `tools`
+    // under `tool_choice: auto`, and small models, would otherwise answer in prose without
+    // acting). Only when a second turn is left to give the result.
+    if max >= 2
+        && let Some(tool) = &step.tool
+        && request.tools.iter().any(|t| &t.name == tool)
+    {
+        request.tool_choice = ToolChoice::Tool(tool.clone());
+    }
     let mut calls = 0u32;
     for _ in 0..max {
         let response = match call_model(ctx, Role::Executor, Some(&step.id), &mut request).await {
@@ -123,6 +140,7 @@ async fn tool_loop(ctx: &Ctx, step: &StepSpec, attempt: u32) -> StepEnd {
             }
             return final_result(&response.text);
         }
+        request.tool_choice = ToolChoice::Auto;
         request.messages.push(Message::assistant(
             response.text,
             response.tool_calls.clone(),

@@ -13,6 +13,7 @@ use crate::engine::reply::json_value;
 use crate::model::{Message, ModelRequest, ResponseFormat};
 use crate::run::event::EndCause;
 use crate::spec::Role;
+use crate::tool::carried;
 
 /// Asks for the final answer.
 pub async fn synthesize(ctx: &Ctx) -> Result<Value, Stop> {
@@ -54,7 +55,9 @@ pub async fn synthesize(ctx: &Ctx) -> Result<Value, Stop> {
         let response = match call_model(ctx, Role::Synthesizer, None, &mut request).await {
             Ok(r) => r,
             Err(CallError::Model(e)) if !e.is_fatal() => {
-                problem = Problem::Model(e.to_string());
+                let mut message = e.to_string();
+                carried::cut(&mut message, carried::MAX_FEEDBACK_BYTES);
+                problem = Problem::Model(message);
                 continue;
             }
             Err(e) => return Err(Stop::from_call(e)),
@@ -77,9 +80,14 @@ pub async fn synthesize(ctx: &Ctx) -> Result<Value, Stop> {
         match checked {
             Ok(value) => return Ok(value),
             Err(p) => {
-                request
-                    .messages
-                    .push(Message::assistant(response.text, Vec::new()));
+                // A quote of the rejected reply, never the whole of it: re-asks must not
+                // grow with what the model sent.
+                let mut p = p;
+                carried::cut(&mut p, carried::MAX_FEEDBACK_BYTES);
+                request.messages.push(Message::assistant(
+                    carried::excerpt(&response.text),
+                    Vec::new(),
+                ));
                 request.messages.push(Message::user(format!(
                     "Your answer does not match the required JSON Schema: {p}\nReply with the corrected JSON only."
                 )));

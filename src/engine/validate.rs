@@ -1,15 +1,91 @@
 //! Plan validation, shared by the planner and the replanner's revisions: steps must parse,
 //! ids must be unique, tools known, dependencies existing and acyclic, and the plan no
 //! longer than `plan.max_steps`. Every problem is reported at once, so one re-ask can fix
-//! them all.
+//! them all — but the list is bounded: the first [`MAX_PROBLEMS`] problems and a count,
+//! names quoted at most [`MAX_NAME_CHARS`] characters, never every step id per problem (a
+//! 2,000-step plan once made a 34 MB re-ask prompt).
 
 use std::collections::HashSet;
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::analyze::find_cycle;
-use crate::diagnostic::suggestion;
+use crate::diagnostic::did_you_mean;
 use crate::spec::StepSpec;
+
+/// Problems listed in one answer; the rest are counted.
+pub const MAX_PROBLEMS: usize = 10;
+
+/// Characters of a model-chosen name (step id, tool) quoted in a problem.
+pub const MAX_NAME_CHARS: usize = 60;
+
+/// Candidates listed when no name is close to a wrong one.
+const MAX_CANDIDATES: usize = 10;
+
+/// Problems collected up to [`MAX_PROBLEMS`], the rest counted.
+#[derive(Default)]
+struct Problems {
+    listed: Vec<String>,
+    more: usize,
+}
+
+impl Problems {
+    fn push(&mut self, problem: String) {
+        self.add(|| problem);
+    }
+
+    /// Adds a problem whose text is only built when it is listed ("did you mean" help
+    /// compares a name with every step id: doing that for every problem of a huge plan
+    /// would be quadratic).
+    fn add(&mut self, problem: impl FnOnce() -> String) {
+        if self.listed.len() < MAX_PROBLEMS {
+            self.listed.push(problem());
+        } else {
+            self.more += 1;
+        }
+    }
+
+    fn result(self) -> Result<(), String> {
+        if self.listed.is_empty() {
+            return Ok(());
+        }
+        let mut text = self.listed.join("; ");
+        if self.more > 0 {
+            text.push_str(&format!(
+                "; and {} more problem{}",
+                self.more,
+                if self.more == 1 { "" } else { "s" }
+            ));
+        }
+        Err(text)
+    }
+}
+
+/// A model-chosen name as quoted in a problem: at most [`MAX_NAME_CHARS`] characters.
+fn name(text: &str) -> String {
+    match text.char_indices().nth(MAX_NAME_CHARS) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+/// "did you mean" help that lists at most [`MAX_CANDIDATES`] candidates.
+fn hint(word: &str, candidates: &[&str]) -> String {
+    if let Some(best) = did_you_mean(word, candidates.iter().copied()) {
+        return format!("did you mean `{}`?", name(best));
+    }
+    let shown: Vec<String> = candidates
+        .iter()
+        .take(MAX_CANDIDATES)
+        .map(|c| format!("`{}`", name(c)))
+        .collect();
+    match candidates.len() {
+        0 => "nothing is defined here".to_string(),
+        n if n <= MAX_CANDIDATES => format!("expected one of: {}", shown.join(", ")),
+        n => format!("expected one of {n}, e.g. {}", shown.join(", ")),
+    }
+}
 
 /// The JSON Schema of a plan (the planner's structured-output format).
 pub fn plan_schema() -> Value {
@@ -70,17 +146,21 @@ pub fn parse_steps(value: Option<&Value>) -> Result<Vec<StepSpec>, String> {
         return Err("`steps` must be a list of step objects".into());
     };
     let mut steps = Vec::with_capacity(items.len());
-    let mut problems = Vec::new();
+    let mut problems = Problems::default();
     for (i, item) in items.iter().enumerate() {
-        match serde_json::from_value::<StepSpec>(item.clone()) {
+        match StepSpec::deserialize(item) {
             Ok(s) => steps.push(s),
-            Err(e) => problems.push(format!("step {}: {e}", i + 1)),
+            Err(e) => problems.push(format!("step {}: {}", i + 1, name_cut(&e.to_string()))),
         }
     }
-    if problems.is_empty() {
-        Ok(steps)
-    } else {
-        Err(problems.join("; "))
+    problems.result().map(|()| steps)
+}
+
+/// A serde message quotes what it could not read: keep it short.
+fn name_cut(message: &str) -> String {
+    match message.char_indices().nth(4 * MAX_NAME_CHARS) {
+        Some((at, _)) => format!("{}…", &message[..at]),
+        None => message.to_string(),
     }
 }
 
@@ -92,9 +172,9 @@ pub struct Rules<'a> {
     pub tools: &'a [&'a str],
 }
 
-/// Checks a plan; `Err` lists every problem.
+/// Checks a plan; `Err` lists the problems (bounded, see the module documentation).
 pub fn validate(steps: &[StepSpec], rules: &Rules) -> Result<(), String> {
-    let mut problems = Vec::new();
+    let mut problems = Problems::default();
     if steps.is_empty() {
         problems.push("the plan has no steps".to_string());
     }
@@ -110,21 +190,22 @@ pub fn validate(steps: &[StepSpec], rules: &Rules) -> Result<(), String> {
         if s.id.trim().is_empty() {
             problems.push("a step has an empty id".to_string());
         } else if !seen.insert(s.id.as_str()) {
-            problems.push(format!("step id `{}` is used twice", s.id));
+            problems.push(format!("step id `{}` is used twice", name(&s.id)));
         } else if rules.kept.contains(&s.id) {
             problems.push(format!(
                 "step id `{}` belongs to a step that already succeeded; choose a new id",
-                s.id
+                name(&s.id)
             ));
         }
     }
     let mut known: Vec<&str> = Vec::new();
+    let mut known_set: HashSet<&str> = HashSet::new();
     for id in steps
         .iter()
         .map(|s| s.id.as_str())
         .chain(rules.kept.iter().map(String::as_str))
     {
-        if !known.contains(&id) {
+        if known_set.insert(id) {
             known.push(id);
         }
     }
@@ -132,35 +213,48 @@ pub fn validate(steps: &[StepSpec], rules: &Rules) -> Result<(), String> {
         if let Some(tool) = &s.tool
             && !rules.tools.contains(&tool.as_str())
         {
-            problems.push(format!(
-                "step `{}` names unknown tool `{tool}` ({})",
-                s.id,
-                suggestion(tool, rules.tools)
-            ));
+            problems.add(|| {
+                format!(
+                    "step `{}` names unknown tool `{}` ({})",
+                    name(&s.id),
+                    name(tool),
+                    hint(tool, rules.tools)
+                )
+            });
         }
         for dep in &s.depends_on {
             if dep == &s.id {
-                problems.push(format!("step `{}` depends on itself", s.id));
-            } else if !known.contains(&dep.as_str()) {
-                problems.push(format!(
-                    "step `{}` depends on unknown step `{dep}` ({})",
-                    s.id,
-                    suggestion(dep, &known)
-                ));
+                problems.push(format!("step `{}` depends on itself", name(&s.id)));
+            } else if !known_set.contains(dep.as_str()) {
+                problems.add(|| {
+                    format!(
+                        "step `{}` depends on unknown step `{}` ({})",
+                        name(&s.id),
+                        name(dep),
+                        hint(dep, &known)
+                    )
+                });
             }
         }
     }
     if let Some(cycle) = find_cycle(steps) {
+        let shown: Vec<String> = cycle
+            .iter()
+            .take(MAX_CANDIDATES)
+            .map(|id| name(id))
+            .collect();
+        let rest = cycle.len().saturating_sub(MAX_CANDIDATES);
         problems.push(format!(
-            "steps depend on each other in a cycle: {}",
-            cycle.join(" -> ")
+            "steps depend on each other in a cycle: {}{}",
+            shown.join(" -> "),
+            if rest > 0 {
+                format!(" -> … ({rest} more)")
+            } else {
+                String::new()
+            }
         ));
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems.join("; "))
-    }
+    problems.result()
 }
 
 #[cfg(test)]
@@ -206,6 +300,48 @@ mod tests {
         assert_eq!(
             validate(&steps, &rules).unwrap_err(),
             "step id `ci` belongs to a step that already succeeded; choose a new id"
+        );
+    }
+
+    #[test]
+    fn huge_bad_plans_get_a_bounded_answer() {
+        let steps: Vec<Value> = (0..2000)
+            .map(|i| json!({"id": format!("s{i}"), "description": "x", "tool": "nope", "depends_on": [format!("missing{i}")]}))
+            .collect();
+        let steps = plan(Value::Array(steps));
+        let rules = Rules {
+            kept: &[],
+            max_steps: 100,
+            tools: &["run_ci"],
+        };
+        let t0 = std::time::Instant::now();
+        let answer = validate(&steps, &rules).unwrap_err();
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(1),
+            "{:?}",
+            t0.elapsed()
+        );
+        assert_eq!(
+            answer,
+            "the plan has 2000 steps; at most 100 are allowed; \
+             step `s0` names unknown tool `nope` (expected one of: `run_ci`); \
+             step `s0` depends on unknown step `missing0` (expected one of 2000, e.g. `s0`, `s1`, `s2`, `s3`, `s4`, `s5`, `s6`, `s7`, `s8`, `s9`); \
+             step `s1` names unknown tool `nope` (expected one of: `run_ci`); \
+             step `s1` depends on unknown step `missing1` (expected one of 2000, e.g. `s0`, `s1`, `s2`, `s3`, `s4`, `s5`, `s6`, `s7`, `s8`, `s9`); \
+             step `s2` names unknown tool `nope` (expected one of: `run_ci`); \
+             step `s2` depends on unknown step `missing2` (expected one of 2000, e.g. `s0`, `s1`, `s2`, `s3`, `s4`, `s5`, `s6`, `s7`, `s8`, `s9`); \
+             step `s3` names unknown tool `nope` (expected one of: `run_ci`); \
+             step `s3` depends on unknown step `missing3` (expected one of 2000, e.g. `s0`, `s1`, `s2`, `s3`, `s4`, `s5`, `s6`, `s7`, `s8`, `s9`); \
+             step `s4` names unknown tool `nope` (expected one of: `run_ci`); \
+             and 3991 more problems"
+        );
+        let long_id = "i".repeat(10_000);
+        let steps =
+            plan(json!([{"id": long_id, "description": "x"}, {"id": long_id, "description": "y"}]));
+        let answer = validate(&steps, &rules).unwrap_err();
+        assert_eq!(
+            answer,
+            format!("step id `{}…` is used twice", "i".repeat(60))
         );
     }
 

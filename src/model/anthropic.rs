@@ -13,7 +13,7 @@ use crate::model::retry::{AttemptObserver, Unobserved};
 use crate::model::structured;
 use crate::model::{
     Message, MessageRole, Model, ModelError, ModelRequest, ModelResponse, ResponseFormat, ToolCall,
-    Usage,
+    ToolChoice, Usage,
 };
 
 /// The API version sent in `anthropic-version` (a provider's `headers` may override it).
@@ -28,18 +28,27 @@ pub const DEFAULT_MAX_TOKENS: u64 = 4096;
 pub struct AnthropicModel {
     endpoint: Endpoint,
     reference: String,
-    url: String,
+}
+
+/// The URL messages are posted to, for a base URL (the part before `/v1/messages`; a
+/// trailing `/v1` is accepted).
+pub fn url(base_url: &str) -> String {
+    let (base, query) = base_url.split_once('?').unwrap_or((base_url, ""));
+    let base = base.trim_end_matches('/');
+    let base = base.strip_suffix("/v1").unwrap_or(base);
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    crate::model::http_client::join_path(&format!("{base}{query}"), "v1/messages")
 }
 
 impl AnthropicModel {
-    /// A model at `base_url` (the part before `/v1/messages`).
-    pub fn new(endpoint: Endpoint, base_url: &str, reference: String) -> AnthropicModel {
-        let base = base_url.trim_end_matches('/');
-        let base = base.strip_suffix("/v1").unwrap_or(base);
+    pub fn new(endpoint: Endpoint, reference: String) -> AnthropicModel {
         AnthropicModel {
             endpoint,
             reference,
-            url: format!("{base}/v1/messages"),
         }
     }
 
@@ -72,6 +81,16 @@ impl AnthropicModel {
                 "input_schema": structured::wire_schema(schema),
             }));
             body.insert("tool_choice".into(), json!({"type": "tool", "name": name}));
+        } else if !tools.is_empty() {
+            // `auto` is the API's default and is left out.
+            let choice = match &request.tool_choice {
+                ToolChoice::Auto => None,
+                ToolChoice::Required => Some(json!({"type": "any"})),
+                ToolChoice::Tool(name) => Some(json!({"type": "tool", "name": name})),
+            };
+            if let Some(choice) = choice {
+                body.insert("tool_choice".into(), choice);
+            }
         }
         if !tools.is_empty() {
             body.insert("tools".into(), Value::Array(tools));
@@ -168,9 +187,10 @@ fn decode(body: Value, format: Option<&str>) -> Result<ModelResponse, String> {
             .and_then(Value::as_u64)
     };
     let usage = Usage {
-        input_tokens: count("input_tokens").unwrap_or(0)
-            + count("cache_creation_input_tokens").unwrap_or(0)
-            + count("cache_read_input_tokens").unwrap_or(0),
+        input_tokens: count("input_tokens")
+            .unwrap_or(0)
+            .saturating_add(count("cache_creation_input_tokens").unwrap_or(0))
+            .saturating_add(count("cache_read_input_tokens").unwrap_or(0)),
         output_tokens: count("output_tokens").unwrap_or(0),
     };
     Ok(ModelResponse {
@@ -203,21 +223,23 @@ impl Model for AnthropicModel {
         let body = self.body(request);
         let result = self
             .endpoint
-            .post(&self.url, &body, observer, |v| {
+            .post(&body, observer, &|_| false, |v| {
                 decode(v, format.map(|(n, _)| n))
             })
             .await;
         match result {
             Ok(mut response) => {
+                // The API always reports usage.
+                observer.spent(response.usage, false);
                 if let Some((_, schema)) = format {
                     response.text = structured::unwrap_reply(schema, response.text);
                 }
                 Ok(response)
             }
-            Err(PostError::Rejected { status, message }) => {
-                Err(ModelError::Http(self.endpoint.rejected(status, message)))
+            Err(PostError::Refused { status, message }) => {
+                Err(ModelError::from(self.endpoint.rejected(status, message)))
             }
-            Err(PostError::Failed(e)) => Err(ModelError::Http(e)),
+            Err(PostError::Failed(e)) => Err(ModelError::from(e)),
         }
     }
 }

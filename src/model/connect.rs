@@ -7,16 +7,18 @@
 //! variable (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`) is used — but only when the provider has
 //! no `base_url` of its own, so an OpenAI key is never sent to some other server by accident.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::Error;
 use crate::model::Model;
-use crate::model::anthropic::{API_VERSION, AnthropicModel};
-use crate::model::http_client::{Endpoint, EndpointConfig};
+use crate::model::anthropic::{self, API_VERSION, AnthropicModel};
+use crate::model::http_client::{DEFAULT_MAX_RESPONSE_BYTES, Endpoint, EndpointConfig};
 use crate::model::ollama;
-use crate::model::openai::OpenAiModel;
+use crate::model::openai::{self, OpenAiModel};
 use crate::model::retry::RetryPolicy;
+use crate::model::structured_mode::ServerState;
 use crate::spec::{ProviderKind, Role, StructuredOutput};
 use crate::workflow::ModelChoice;
 
@@ -32,8 +34,16 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 /// Ollama's default timeout is longer: the first request loads the model from disk.
 pub const OLLAMA_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// What pe learns about each server during a run, by provider name: shared by every role
+/// and model on that provider.
+pub type Servers = HashMap<String, Arc<ServerState>>;
+
 /// Connects one role's model (`openai`, `anthropic` or `ollama` kinds).
-pub fn connect(choice: &ModelChoice, role: Role) -> Result<Arc<dyn Model>, Error> {
+pub fn connect(
+    choice: &ModelChoice,
+    role: Role,
+    servers: &mut Servers,
+) -> Result<Arc<dyn Model>, Error> {
     let spec = choice.provider_spec.as_ref();
     let own_url = spec.and_then(|s| s.base_url.clone());
     let declared_key = spec.and_then(|s| s.api_key_env.clone());
@@ -109,25 +119,35 @@ pub fn connect(choice: &ModelChoice, role: Role) -> Result<Arc<dyn Model>, Error
         auth,
         headers,
         key_var,
+        max_response_bytes: spec
+            .and_then(|s| s.max_response_bytes)
+            .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
         model: choice.model.clone(),
         policy: RetryPolicy::new(spec.and_then(|s| s.max_retries)),
         provider: choice.provider.clone(),
         timeout: spec.and_then(|s| s.timeout).map_or(timeout, |t| t.0),
+        url: match choice.kind {
+            ProviderKind::Anthropic => anthropic::url(&url),
+            _ => openai::url(&url),
+        },
     })
     .map_err(setup)?;
     Ok(match choice.kind {
-        ProviderKind::Anthropic => {
-            Arc::new(AnthropicModel::new(endpoint, &url, choice.reference()))
-        }
+        ProviderKind::Anthropic => Arc::new(AnthropicModel::new(endpoint, choice.reference())),
         _ => {
-            let prompt_json =
-                spec.and_then(|s| s.structured_output) == Some(StructuredOutput::Prompt);
-            Arc::new(OpenAiModel::new(
-                endpoint,
-                &url,
-                choice.reference(),
-                prompt_json,
-            ))
+            let setting = spec
+                .and_then(|s| s.structured_output)
+                .unwrap_or(StructuredOutput::Auto);
+            let server = servers
+                .entry(choice.provider.clone())
+                .or_insert_with(|| {
+                    Arc::new(ServerState::new(
+                        setting,
+                        openai::wants_completion_tokens_from_start(&url),
+                    ))
+                })
+                .clone();
+            Arc::new(OpenAiModel::new(endpoint, choice.reference(), server))
         }
     })
 }

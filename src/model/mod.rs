@@ -12,11 +12,14 @@ pub mod http_client;
 pub mod local;
 pub mod ollama;
 pub mod openai;
+mod openai_wire;
+pub(crate) mod redacting;
 pub mod resolve;
 pub mod retry;
 pub mod scripted;
 pub mod scripted_replies;
 pub mod structured;
+pub mod structured_mode;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -83,6 +86,10 @@ pub struct ModelRequest {
     #[serde(skip)]
     pub step: Option<String>,
     pub temperature: Option<f64>,
+    /// Whether the model must call a tool, when `tools` is not empty (not recorded in
+    /// cassettes when `auto`).
+    #[serde(default, skip_serializing_if = "ToolChoice::is_auto")]
+    pub tool_choice: ToolChoice,
     /// Tools the model may call natively; empty when it may not call any.
     pub tools: Vec<ToolDefinition>,
     pub top_p: Option<f64>,
@@ -133,6 +140,25 @@ pub enum ResponseFormat {
     Json { name: String, schema: Value },
     #[default]
     Text,
+}
+
+/// Whether a turn with tools must call one.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolChoice {
+    /// The model decides: call tools or answer.
+    #[default]
+    Auto,
+    /// The model must call some tool.
+    Required,
+    /// The model must call this tool.
+    Tool(String),
+}
+
+impl ToolChoice {
+    pub fn is_auto(&self) -> bool {
+        *self == ToolChoice::Auto
+    }
 }
 
 /// One chat message.
@@ -193,6 +219,9 @@ pub enum MessageRole {
 /// A tool call the model asked for.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ToolCall {
+    /// The arguments object. Text a server sent that is not a JSON object is kept as a JSON
+    /// string holding that text verbatim: the toolbox refuses it with a message the model
+    /// sees, and providers send it back exactly as the model wrote it.
     pub arguments: Value,
     /// Provider-assigned id, echoed in the tool message that answers it.
     pub id: String,
@@ -219,7 +248,8 @@ pub struct Usage {
 
 impl Usage {
     pub fn total(self) -> u64 {
-        self.input_tokens + self.output_tokens
+        // Saturating: the counts come from servers.
+        self.input_tokens.saturating_add(self.output_tokens)
     }
 }
 
@@ -259,9 +289,16 @@ pub enum ModelError {
     /// not have: the workflow drifted from the cassette.
     #[error("replaying {cassette}: {drift}")]
     Replay { cassette: String, drift: String },
-    /// Occurs when an HTTP provider refused a request or gave no usable answer.
+    /// Occurs when an HTTP provider could not be reached, refused a request or gave no
+    /// usable answer (boxed: it names the provider, URL, status and server message).
     #[error("{0}")]
-    Http(http_client::ProviderError),
+    Http(Box<http_client::ProviderError>),
+}
+
+impl From<http_client::ProviderError> for ModelError {
+    fn from(e: http_client::ProviderError) -> ModelError {
+        ModelError::Http(Box::new(e))
+    }
 }
 
 impl ModelError {

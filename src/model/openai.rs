@@ -1,27 +1,33 @@
 //! OpenAI-compatible chat completions (`POST {base}/chat/completions`): OpenAI itself, and
-//! every server that speaks the same API — vLLM, llama.cpp server, LM Studio, gateways, and
-//! Ollama's `/v1` endpoint.
+//! every server that speaks the same API — vLLM, llama.cpp's server, llama-cpp-python, LM
+//! Studio, gateways, and Ollama's `/v1` endpoint.
 //!
-//! Tools are sent as functions with their JSON Schema parameters; several tool calls in one
-//! turn become several [`ToolCall`]s. Structured output uses `response_format: json_schema`
-//! (strict where the schema allows it). A server that refuses `response_format` (a 400
-//! about it) is switched, for the rest of the run, to the schema in the prompt with a local
-//! check and bounded re-asks; a provider can also start there (`structured_output: prompt`).
+//! Tools are sent as functions with their JSON Schema parameters and a `tool_choice`;
+//! several tool calls in one turn become several [`ToolCall`]s. Structured output takes the
+//! form the provider's [`Mode`] says (see [`crate::model::structured_mode`]): in `auto` mode
+//! a server that refuses one form is moved to the next, once, for the rest of the run, and
+//! the switch is reported to the observer. Every request answered with a completion is
+//! reported to the observer with its usage (`spent`), re-asks included.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::model::http_client::{Endpoint, PostError, ProviderError};
-use crate::model::retry::{AttemptObserver, Unobserved};
+use crate::model::openai_wire::{self, BodyOptions};
+use crate::model::retry::{AttemptObserver, FallbackNote, Unobserved};
 use crate::model::structured;
+use crate::model::structured_mode::{
+    Mode, ServerState, refuses_response_format, refuses_tool_choice, wants_completion_tokens,
+};
 use crate::model::{
-    Message, MessageRole, Model, ModelError, ModelRequest, ModelResponse, ResponseFormat, ToolCall,
-    Usage, estimate_tokens,
+    Message, MessageRole, Model, ModelError, ModelRequest, ModelResponse, ResponseFormat,
 };
 
-/// Calls of a prompt-side structured answer (the first ask plus re-asks with the problem).
-const PROMPT_JSON_ATTEMPTS: u32 = 3;
+/// Requests of a structured answer pe checks itself (`json_object` and `prompt` modes): the
+/// first ask plus re-asks with the problem.
+pub const CHECKED_JSON_ATTEMPTS: u32 = 3;
 
 /// A model behind an OpenAI-compatible endpoint.
 #[derive(Debug)]
@@ -29,204 +35,251 @@ pub struct OpenAiModel {
     endpoint: Endpoint,
     /// Ids for tool calls a server sends without one.
     next_call_id: AtomicU64,
-    /// Structured output is asked for in the prompt, not with `response_format`.
-    prompt_json: AtomicBool,
     reference: String,
-    /// Send the output cap as `max_completion_tokens`: from the start for api.openai.com
-    /// (its newer models refuse `max_tokens`), after a 400 asking for it elsewhere (gateways
-    /// in front of those models); other servers know only `max_tokens`.
-    completion_tokens: AtomicBool,
-    url: String,
+    /// What pe learned about the server (shared with the provider's other models).
+    server: Arc<ServerState>,
+}
+
+/// The URL chat completions are posted to, for a base URL (ending before
+/// `/chat/completions`; a query such as Azure's `?api-version=…` is kept after the path).
+pub fn url(base_url: &str) -> String {
+    crate::model::http_client::join_path(base_url, "chat/completions")
+}
+
+/// Whether a base URL is OpenAI's own API, whose newer models refuse `max_tokens` (they
+/// want `max_completion_tokens`); other servers know only `max_tokens`, so elsewhere pe
+/// switches only after a 400 asking for it (gateways in front of those models).
+pub fn wants_completion_tokens_from_start(base_url: &str) -> bool {
+    base_url.starts_with("https://api.openai.com")
+}
+
+/// How one request ended, for the structured-output ladder.
+enum Sent {
+    Answer(ModelResponse),
+    /// The server refused the request's `response_format`.
+    FormatRefused {
+        status: u16,
+        message: String,
+    },
 }
 
 impl OpenAiModel {
-    /// A model at `base_url` (ending before `/chat/completions`).
-    pub fn new(endpoint: Endpoint, base_url: &str, reference: String, prompt_json: bool) -> Self {
-        let base = base_url.trim_end_matches('/');
+    pub fn new(endpoint: Endpoint, reference: String, server: Arc<ServerState>) -> Self {
         OpenAiModel {
             endpoint,
             next_call_id: AtomicU64::new(1),
-            prompt_json: AtomicBool::new(prompt_json),
             reference,
-            completion_tokens: AtomicBool::new(base.starts_with("https://api.openai.com")),
-            url: format!("{base}/chat/completions"),
+            server,
         }
     }
 
-    /// The request body; `format` is the `response_format` value, if any.
-    fn body(&self, request: &ModelRequest, messages: &[Message], format: Option<Value>) -> Value {
-        let mut body = Map::new();
-        body.insert("model".into(), json!(self.endpoint.model));
-        body.insert(
-            "messages".into(),
-            Value::Array(messages.iter().map(wire_message).collect()),
-        );
-        if !request.tools.is_empty() {
-            let tools = request
-                .tools
-                .iter()
-                .map(|t| {
-                    json!({"type": "function", "function": {
-                        "name": t.name, "description": t.description, "parameters": t.parameters
-                    }})
-                })
-                .collect();
-            body.insert("tools".into(), Value::Array(tools));
-        }
-        if let Some(t) = request.temperature {
-            body.insert("temperature".into(), json!(t));
-        }
-        if let Some(p) = request.top_p {
-            body.insert("top_p".into(), json!(p));
-        }
-        if let Some(s) = request.seed {
-            body.insert("seed".into(), json!(s));
-        }
-        if let Some(m) = request.max_output_tokens {
-            let field = if self.completion_tokens.load(Ordering::Relaxed) {
-                "max_completion_tokens"
-            } else {
-                "max_tokens"
-            };
-            body.insert(field.into(), json!(m));
-        }
-        if let Some(f) = format {
-            body.insert("response_format".into(), f);
-        }
-        Value::Object(body)
-    }
-
+    /// Posts one request and reports its usage. Adapts, for the rest of the run, to a
+    /// server that wants `max_completion_tokens` or refuses `tool_choice`; a refusal of
+    /// `format` comes back as [`Sent::FormatRefused`].
     async fn send(
         &self,
         request: &ModelRequest,
         messages: &[Message],
         format: Option<Value>,
         observer: &dyn AttemptObserver,
-    ) -> Result<ModelResponse, PostError> {
-        let body = self.body(request, messages, format.clone());
-        let result = self
-            .endpoint
-            .post(&self.url, &body, observer, |v| self.decode(v, request))
-            .await;
-        match result {
-            Err(PostError::Rejected {
-                status: 400,
-                message,
-            }) if body.get("max_tokens").is_some() && message.contains("max_completion_tokens") => {
-                self.completion_tokens.store(true, Ordering::Relaxed);
-                let body = self.body(request, messages, format);
-                self.endpoint
-                    .post(&self.url, &body, observer, |v| self.decode(v, request))
-                    .await
-            }
-            other => other,
-        }
-    }
-
-    fn decode(&self, body: Value, request: &ModelRequest) -> Result<ModelResponse, String> {
-        let choice = body
-            .pointer("/choices/0")
-            .ok_or("the answer has no `choices`")?;
-        let message = choice
-            .get("message")
-            .ok_or("the answer's choice has no `message`")?;
-        let text = message
-            .get("content")
-            .and_then(Value::as_str)
-            .or_else(|| message.get("refusal").and_then(Value::as_str))
-            .unwrap_or_default()
-            .to_string();
-        let mut tool_calls = Vec::new();
-        for call in message
-            .get("tool_calls")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let name = call
-                .pointer("/function/name")
-                .and_then(Value::as_str)
-                .ok_or("a tool call has no function name")?;
-            let id = match call.get("id").and_then(Value::as_str) {
-                Some(id) if !id.is_empty() => id.to_string(),
-                _ => format!("call_{}", self.next_call_id.fetch_add(1, Ordering::Relaxed)),
+    ) -> Result<Sent, ModelError> {
+        let has_format = format.is_some();
+        let refuses = |m: &str| has_format && refuses_response_format(m);
+        let request_text = request.prompt_text();
+        let next_id = || format!("call_{}", self.next_call_id.fetch_add(1, Ordering::Relaxed));
+        // At most one adjustment of each kind, then the answer or the error stands.
+        for _ in 0..3 {
+            let options = BodyOptions {
+                completion_tokens: self.server.completion_tokens.load(Ordering::Relaxed),
+                format: format.clone(),
+                tool_choice: !self.server.no_tool_choice.load(Ordering::Relaxed),
             };
-            tool_calls.push(ToolCall {
-                arguments: arguments(call.pointer("/function/arguments")),
-                id,
-                name: name.to_string(),
-            });
-        }
-        let usage = match body.get("usage") {
-            Some(u) if u.get("prompt_tokens").is_some() => Usage {
-                input_tokens: u["prompt_tokens"].as_u64().unwrap_or(0),
-                output_tokens: u
-                    .get("completion_tokens")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0),
-            },
-            // Some servers report no usage; an estimate keeps token budgets meaningful.
-            _ => Usage {
-                input_tokens: estimate_tokens(&request.prompt_text()),
-                output_tokens: estimate_tokens(&text)
-                    + tool_calls
-                        .iter()
-                        .map(|c| estimate_tokens(&c.arguments.to_string()))
-                        .sum::<u64>(),
-            },
-        };
-        Ok(ModelResponse {
-            text,
-            tool_calls,
-            truncated: choice.get("finish_reason").and_then(Value::as_str) == Some("length"),
-            usage,
-        })
-    }
-
-    fn failed(&self, e: PostError) -> ModelError {
-        match e {
-            PostError::Rejected { status, message } => {
-                ModelError::Http(self.endpoint.rejected(status, message))
+            let body = openai_wire::body(&self.endpoint.model, request, messages, options);
+            let result = self
+                .endpoint
+                .post(&body, observer, &refuses, |v| {
+                    openai_wire::decode(v, &request_text, &next_id)
+                })
+                .await;
+            match result {
+                Ok((response, estimated)) => {
+                    observer.spent(response.usage, estimated);
+                    return Ok(Sent::Answer(response));
+                }
+                Err(PostError::Refused { status, message }) if refuses(&message) => {
+                    return Ok(Sent::FormatRefused { status, message });
+                }
+                Err(PostError::Refused { status, message })
+                    if status == 400
+                        && body.get("max_tokens").is_some()
+                        && wants_completion_tokens(&message) =>
+                {
+                    self.server.completion_tokens.store(true, Ordering::Relaxed);
+                }
+                Err(PostError::Refused { status, message })
+                    if (400..500).contains(&status)
+                        && body.get("tool_choice").is_some()
+                        && refuses_tool_choice(&message) =>
+                {
+                    self.server.no_tool_choice.store(true, Ordering::Relaxed);
+                }
+                Err(PostError::Refused { status, message }) => {
+                    return Err(ModelError::from(self.endpoint.rejected(status, message)));
+                }
+                Err(PostError::Failed(e)) => return Err(ModelError::from(e)),
             }
-            PostError::Failed(e) => ModelError::Http(e),
+        }
+        Err(ModelError::from(self.endpoint.rejected_with(
+            400,
+            "the server kept refusing the request after pe adapted it".into(),
+            None,
+        )))
+    }
+
+    /// A plain turn (text or tool calls).
+    async fn plain(
+        &self,
+        request: &ModelRequest,
+        observer: &dyn AttemptObserver,
+    ) -> Result<ModelResponse, ModelError> {
+        match self
+            .send(request, &request.messages, None, observer)
+            .await?
+        {
+            Sent::Answer(r) => Ok(r),
+            // Never without a format; kept total rather than unreachable.
+            Sent::FormatRefused { status, message } => {
+                Err(ModelError::from(self.endpoint.rejected(status, message)))
+            }
         }
     }
 
-    /// Structured output without `response_format`: the schema in the prompt, the reply
-    /// checked here, re-asked with the problem (at most [`PROMPT_JSON_ATTEMPTS`] calls).
-    async fn prompt_json(
+    /// A structured turn in the provider's current mode, moving down the ladder on a
+    /// refusal when the provider is in `auto` mode.
+    async fn structured(
         &self,
         request: &ModelRequest,
         name: &str,
         schema: &Value,
         observer: &dyn AttemptObserver,
     ) -> Result<ModelResponse, ModelError> {
+        loop {
+            let mode = self.server.mode();
+            let sent = match mode {
+                Mode::JsonSchema => {
+                    let wire = structured::wire_schema(schema);
+                    let format = json!({"type": "json_schema", "json_schema": {
+                        "name": name,
+                        "schema": wire,
+                        "strict": structured::strict_allowed(&wire),
+                    }});
+                    match self
+                        .send(request, &request.messages, Some(format), observer)
+                        .await?
+                    {
+                        Sent::Answer(mut r) => {
+                            self.server.confirm_json_schema();
+                            r.text = structured::unwrap_reply(schema, r.text);
+                            Sent::Answer(r)
+                        }
+                        refused => refused,
+                    }
+                }
+                Mode::JsonObject | Mode::Prompt => {
+                    self.checked(request, name, schema, mode, observer).await?
+                }
+            };
+            let (status, message) = match sent {
+                Sent::Answer(r) => return Ok(r),
+                Sent::FormatRefused { status, message } => (status, message),
+            };
+            if !self.server.can_fall_back(mode) {
+                let hint = if self.server.is_confirmed() {
+                    "the server accepted structured output `json_schema` earlier in this run, so it refused this schema".to_string()
+                } else {
+                    format!(
+                        "the server does not accept structured output `{}`: set `structured_output: auto` on the provider to let pe find a form it accepts",
+                        mode.as_str()
+                    )
+                };
+                return Err(ModelError::from(self.endpoint.rejected_with(
+                    status,
+                    message,
+                    Some(hint),
+                )));
+            }
+            if let Some(to) = self.server.fall_back(mode) {
+                observer.structured_output_fell_back(&FallbackNote {
+                    from: mode.as_str(),
+                    provider: self.endpoint.provider.clone(),
+                    reason: message,
+                    status,
+                    to: to.as_str(),
+                });
+            }
+        }
+    }
+
+    /// Structured output checked here (`json_object` and `prompt` modes): the schema in the
+    /// prompt, the reply checked against it and re-asked with the problem, at most
+    /// [`CHECKED_JSON_ATTEMPTS`] requests. In `json_object` mode the server is also asked
+    /// for JSON constrained to the schema (`{type: json_object, schema}`: llama.cpp's
+    /// servers honour the schema; others at least return JSON).
+    async fn checked(
+        &self,
+        request: &ModelRequest,
+        name: &str,
+        schema: &Value,
+        mode: Mode,
+        observer: &dyn AttemptObserver,
+    ) -> Result<Sent, ModelError> {
+        // A schema whose root is not an object is sent wrapped where the server sees it.
+        let (shown, format) = match mode {
+            Mode::JsonObject => {
+                let wire = structured::wire_schema(schema);
+                let format = json!({"type": "json_object", "schema": wire});
+                (wire, Some(format))
+            }
+            _ => (schema.clone(), None),
+        };
         let mut messages = request.messages.clone();
-        let instruction = structured::instruction(schema);
+        let instruction = structured::instruction(&shown);
         match messages.last_mut() {
             Some(last) if last.role == MessageRole::User => {
                 last.content = format!("{}\n\n{instruction}", last.content);
             }
             _ => messages.push(Message::user(instruction)),
         }
-        let mut usage = Usage::default();
+        let mut usage = crate::model::Usage::default();
         let mut problem = String::new();
-        for _ in 0..PROMPT_JSON_ATTEMPTS {
-            let mut response = self
-                .send(request, &messages, None, observer)
-                .await
-                .map_err(|e| self.failed(e))?;
-            usage.input_tokens += response.usage.input_tokens;
-            usage.output_tokens += response.usage.output_tokens;
+        for _ in 0..CHECKED_JSON_ATTEMPTS {
+            let mut response = match self
+                .send(request, &messages, format.clone(), observer)
+                .await?
+            {
+                Sent::Answer(r) => r,
+                refused => return Ok(refused),
+            };
+            // Saturating: the numbers come from the server.
+            usage.input_tokens = usage
+                .input_tokens
+                .saturating_add(response.usage.input_tokens);
+            usage.output_tokens = usage
+                .output_tokens
+                .saturating_add(response.usage.output_tokens);
             if response.truncated || !response.tool_calls.is_empty() {
                 response.usage = usage;
-                return Ok(response);
+                return Ok(Sent::Answer(response));
             }
-            match structured::check(schema, &response.text) {
+            match structured::check(&shown, &response.text) {
                 Ok(json) => {
-                    response.text = json;
+                    response.text = if format.is_some() {
+                        structured::unwrap_reply(schema, json)
+                    } else {
+                        json
+                    };
                     response.usage = usage;
-                    return Ok(response);
+                    return Ok(Sent::Answer(response));
                 }
                 Err(p) => {
                     messages.push(Message::assistant(response.text, Vec::new()));
@@ -235,65 +288,15 @@ impl OpenAiModel {
                 }
             }
         }
-        Err(ModelError::Http(ProviderError::Unstructured {
-            attempts: PROMPT_JSON_ATTEMPTS,
+        Err(ModelError::from(ProviderError::Unstructured {
+            attempts: CHECKED_JSON_ATTEMPTS,
             format: name.to_string(),
+            mode: mode.as_str(),
             model: self.endpoint.model.clone(),
             problem,
             provider: self.endpoint.provider.clone(),
+            url: self.endpoint.shown_url(),
         }))
-    }
-}
-
-/// Whether a 400 is about structured output (the server does not support it).
-fn refuses_response_format(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    ["response_format", "response format", "json_schema"]
-        .iter()
-        .any(|k| m.contains(k))
-}
-
-/// A tool call's arguments: a JSON string (usually), an object (some servers), or nothing.
-/// Text that is not JSON is passed on as a string, which the toolbox refuses with a message
-/// the model sees.
-fn arguments(raw: Option<&Value>) -> Value {
-    match raw {
-        Some(Value::String(s)) if s.trim().is_empty() => json!({}),
-        Some(Value::String(s)) => serde_json::from_str(s).unwrap_or_else(|_| json!(s)),
-        Some(Value::Null) | None => json!({}),
-        Some(other) => other.clone(),
-    }
-}
-
-fn wire_message(m: &Message) -> Value {
-    match m.role {
-        MessageRole::System => json!({"role": "system", "content": m.content}),
-        MessageRole::User => json!({"role": "user", "content": m.content}),
-        MessageRole::Tool => json!({
-            "role": "tool",
-            "tool_call_id": m.tool_call_id.clone().unwrap_or_default(),
-            "content": m.content
-        }),
-        MessageRole::Assistant if m.tool_calls.is_empty() => {
-            json!({"role": "assistant", "content": m.content})
-        }
-        MessageRole::Assistant => {
-            let calls: Vec<Value> = m
-                .tool_calls
-                .iter()
-                .map(|c| {
-                    json!({"id": c.id, "type": "function", "function": {
-                        "name": c.name, "arguments": c.arguments.to_string()
-                    }})
-                })
-                .collect();
-            let content = if m.content.is_empty() {
-                Value::Null
-            } else {
-                json!(m.content)
-            };
-            json!({"role": "assistant", "content": content, "tool_calls": calls})
-        }
     }
 }
 
@@ -301,6 +304,13 @@ fn wire_message(m: &Message) -> Value {
 impl Model for OpenAiModel {
     fn reference(&self) -> &str {
         &self.reference
+    }
+
+    fn max_requests(&self, request: &ModelRequest) -> u32 {
+        match request.response_format {
+            ResponseFormat::Json { .. } => self.server.max_requests(CHECKED_JSON_ATTEMPTS),
+            ResponseFormat::Text => 1,
+        }
     }
 
     async fn complete(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError> {
@@ -312,74 +322,163 @@ impl Model for OpenAiModel {
         request: &ModelRequest,
         observer: &dyn AttemptObserver,
     ) -> Result<ModelResponse, ModelError> {
-        let ResponseFormat::Json { name, schema } = &request.response_format else {
-            return self
-                .send(request, &request.messages, None, observer)
-                .await
-                .map_err(|e| self.failed(e));
-        };
-        if self.prompt_json.load(Ordering::Relaxed) {
-            return self.prompt_json(request, name, schema, observer).await;
-        }
-        let format = json!({"type": "json_schema", "json_schema": {
-            "name": name,
-            "schema": structured::wire_schema(schema),
-            "strict": structured::strict_allowed(&structured::wire_schema(schema)),
-        }});
-        match self
-            .send(request, &request.messages, Some(format), observer)
-            .await
-        {
-            Ok(mut response) => {
-                response.text = structured::unwrap_reply(schema, response.text);
-                Ok(response)
+        match &request.response_format {
+            ResponseFormat::Json { name, schema } => {
+                self.structured(request, name, schema, observer).await
             }
-            Err(PostError::Rejected {
-                status: 400,
-                message,
-            }) if refuses_response_format(&message) => {
-                self.prompt_json.store(true, Ordering::Relaxed);
-                self.prompt_json(request, name, schema, observer).await
-            }
-            Err(e) => Err(self.failed(e)),
+            ResponseFormat::Text => self.plain(request, observer).await,
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::sync::Mutex;
+    use std::time::Duration;
 
-    #[test]
-    fn tool_call_arguments_are_read_leniently() {
-        let cases = [
-            (Some(json!(r#"{"a": 1}"#)), json!({"a": 1})),
-            (Some(json!("")), json!({})),
-            (None, json!({})),
-            (Some(json!({"a": 2})), json!({"a": 2})),
-            (Some(json!("{oops")), json!("{oops")),
-        ];
-        for (raw, want) in cases {
-            assert_eq!(arguments(raw.as_ref()), want);
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use super::*;
+    use crate::model::Usage;
+    use crate::model::http_client::EndpointConfig;
+    use crate::model::retry::{RetryNote, RetryPolicy};
+    use crate::spec::StructuredOutput;
+
+    #[derive(Default)]
+    struct Recorder {
+        fallbacks: Mutex<Vec<FallbackNote>>,
+        spent: Mutex<Vec<(Usage, bool)>>,
+    }
+
+    impl AttemptObserver for Recorder {
+        fn retrying(&self, _: &RetryNote) {}
+        fn spent(&self, usage: Usage, estimated: bool) {
+            self.spent.lock().unwrap().push((usage, estimated));
+        }
+        fn structured_output_fell_back(&self, note: &FallbackNote) {
+            self.fallbacks.lock().unwrap().push(note.clone());
         }
     }
 
-    #[test]
-    fn assistant_tool_calls_and_tool_results_use_the_wire_shapes() {
-        let call = ToolCall {
-            arguments: json!({"q": "x"}),
-            id: "call_9".into(),
-            name: "search".into(),
+    fn model(server: &MockServer, setting: StructuredOutput) -> OpenAiModel {
+        let endpoint = Endpoint::new(EndpointConfig {
+            auth: None,
+            headers: Vec::new(),
+            key_var: None,
+            max_response_bytes: 1 << 20,
+            model: "m".into(),
+            policy: RetryPolicy {
+                base_delay: Duration::from_millis(1),
+                max_retries: 2,
+            },
+            provider: "llama".into(),
+            timeout: Duration::from_secs(5),
+            url: url(&format!("{}/v1", server.uri())),
+        })
+        .unwrap();
+        OpenAiModel::new(
+            endpoint,
+            "llama/m".into(),
+            Arc::new(ServerState::new(setting, false)),
+        )
+    }
+
+    fn answer(text: &str, usage: Option<(u64, u64)>) -> ResponseTemplate {
+        let mut body = json!({"choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]});
+        if let Some((i, o)) = usage {
+            body["usage"] = json!({"prompt_tokens": i, "completion_tokens": o});
+        }
+        ResponseTemplate::new(200).set_body_json(body)
+    }
+
+    fn structured_request() -> ModelRequest {
+        ModelRequest {
+            messages: vec![Message::user("plan it")],
+            response_format: ResponseFormat::Json {
+                name: "plan".into(),
+                schema: json!({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}),
+            },
+            ..ModelRequest::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn every_completion_is_reported_even_when_the_call_fails() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(answer("no JSON here", Some((50, 5))))
+            .mount(&server)
+            .await;
+        let model = model(&server, StructuredOutput::Prompt);
+        let request = structured_request();
+        assert_eq!(model.max_requests(&request), CHECKED_JSON_ATTEMPTS);
+        let observer = Recorder::default();
+        let result = model.complete_observed(&request, &observer).await;
+        let Err(ModelError::Http(e)) = &result else {
+            panic!("{result:?}");
         };
-        assert_eq!(
-            wire_message(&Message::assistant("", vec![call])),
-            json!({"role": "assistant", "content": null, "tool_calls": [
-                {"id": "call_9", "type": "function", "function": {"name": "search", "arguments": "{\"q\":\"x\"}"}}
-            ]})
+        let ProviderError::Unstructured { attempts, mode, .. } = **e else {
+            panic!("{e:?}");
+        };
+        assert_eq!((attempts, mode), (3, "prompt"));
+        let one = (
+            Usage {
+                input_tokens: 50,
+                output_tokens: 5,
+            },
+            false,
         );
+        assert_eq!(*observer.spent.lock().unwrap(), [one, one, one]);
+    }
+
+    #[tokio::test]
+    async fn a_refusal_moves_down_once_and_only_completions_are_spent() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .and(wiremock::matchers::body_partial_json(
+                json!({"response_format": {"type": "json_schema"}}),
+            ))
+            .respond_with(ResponseTemplate::new(500).set_body_json(
+                json!({"error": {"message": "Input should be 'text' or 'json_object'"}}),
+            ))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(answer(r#"{"n": 1}"#, None))
+            .mount(&server)
+            .await;
+        let model = model(&server, StructuredOutput::Auto);
+        let observer = Recorder::default();
+        for _ in 0..2 {
+            let r = model
+                .complete_observed(&structured_request(), &observer)
+                .await
+                .unwrap();
+            assert_eq!(r.text, r#"{"n":1}"#);
+        }
         assert_eq!(
-            wire_message(&Message::tool("call_9", "found")),
-            json!({"role": "tool", "tool_call_id": "call_9", "content": "found"})
+            *observer.fallbacks.lock().unwrap(),
+            [FallbackNote {
+                from: "json_schema",
+                provider: "llama".into(),
+                reason: "Input should be 'text' or 'json_object'".into(),
+                status: 500,
+                to: "json_object",
+            }]
+        );
+        // Not retried; then two completions, with estimated usage (the server sent none).
+        let requests = server.received_requests().await.unwrap();
+        assert_eq!(requests.len(), 3);
+        let spent = observer.spent.lock().unwrap();
+        assert_eq!(spent.len(), 2);
+        assert!(
+            spent
+                .iter()
+                .all(|(u, estimated)| *estimated && u.total() > 0)
         );
     }
 }

@@ -100,9 +100,11 @@ pub fn connect_all(resolved: Choices, roles: &[Role]) -> Result<ModelSet, Error>
     let Choices { bases, choices } = resolved;
     let mut models: IndexMap<Role, Arc<dyn Model>> = IndexMap::new();
     let mut scripted: HashMap<PathBuf, Arc<dyn Model>> = HashMap::new();
-    // Roles on the same provider and model share one client, and so what it learned (a
-    // server refusing `response_format`); settings travel with each request.
+    // Roles on the same provider and model share one client; every model of a provider
+    // shares what pe learned about its server (a refused `response_format`); settings
+    // travel with each request.
     let mut http: HashMap<String, Arc<dyn Model>> = HashMap::new();
+    let mut servers = crate::model::connect::Servers::new();
     for &role in roles {
         let Some(choice) = choices.get(&role) else {
             continue;
@@ -138,7 +140,7 @@ pub fn connect_all(resolved: Choices, roles: &[Role]) -> Result<ModelSet, Error>
                 match http.get(&key) {
                     Some(m) => Arc::clone(m),
                     None => {
-                        let m = crate::model::connect::connect(choice, role)?;
+                        let m = crate::model::connect::connect(choice, role, &mut servers)?;
                         http.insert(key, Arc::clone(&m));
                         m
                     }

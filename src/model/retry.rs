@@ -81,15 +81,25 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap, now: SystemTime) -> Opt
         && ms.is_finite()
         && ms >= 0.0
     {
-        return Some(Duration::from_secs_f64(ms / 1000.0));
+        return Some(capped_secs(ms / 1000.0));
     }
     let value = text("retry-after")?;
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0)
-            .then(|| Duration::from_secs_f64(secs.min(MAX_RETRY_AFTER.as_secs_f64())));
+        return (secs.is_finite() && secs >= 0.0).then(|| capped_secs(secs));
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    Some(
+        at.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RETRY_AFTER),
+    )
+}
+
+/// A server-given wait in seconds as a duration, cut to [`MAX_RETRY_AFTER`] before it is
+/// converted: `Duration::from_secs_f64` panics on values past `u64::MAX` seconds, and a
+/// server can send any number (`retry-after-ms: 1e23`).
+fn capped_secs(secs: f64) -> Duration {
+    Duration::from_secs_f64(secs.clamp(0.0, MAX_RETRY_AFTER.as_secs_f64()))
 }
 
 /// One failed attempt that will be retried, as the engine journals it (`llm_retry`).
@@ -105,15 +115,39 @@ pub struct RetryNote {
     pub status: Option<u16>,
 }
 
+/// A provider moved to another structured-output mode after the server refused one, for
+/// the rest of the run (journaled as `structured_output_fallback`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FallbackNote {
+    /// The mode the server refused (`json_schema`, `json_object`).
+    pub from: &'static str,
+    /// The provider name as written (`openai`, or a key of `providers:`).
+    pub provider: String,
+    /// The server's message, without secrets.
+    pub reason: String,
+    /// The HTTP status of the refusal.
+    pub status: u16,
+    /// The mode used from now on (`json_object`, `prompt`).
+    pub to: &'static str,
+}
+
 /// Hears about the attempts inside one model call, as they happen.
 pub trait AttemptObserver: Send + Sync {
     fn retrying(&self, note: &RetryNote);
 
-    /// One request to the model ended, successfully or not, having used `usage` tokens
-    /// (`estimated` when the server reported none). Providers report every request they make
-    /// for a call — each retry, each re-ask of a prompt-mode structured answer — so budgets
-    /// and the journal count every token. A provider that reports nothing leaves the engine
-    /// to count the call's response usage once.
+    /// The provider switched structured-output mode (once per provider and rung, by the
+    /// call that was refused first).
+    fn structured_output_fell_back(&self, note: &FallbackNote) {
+        let _ = note;
+    }
+
+    /// The server answered one request of this call with a completion that used `usage`
+    /// tokens (`estimated` when the server reported none). HTTP providers report every
+    /// such request — each re-ask of a prompt-mode structured answer too, also when the
+    /// call fails in the end — so budgets and the journal count every token; failed
+    /// attempts without a completion (connection errors, 5xx) are `retrying` notes and not
+    /// reported here. A provider that reports nothing leaves the engine to count the call's
+    /// response usage once.
     fn spent(&self, usage: crate::model::Usage, estimated: bool) {
         let _ = (usage, estimated);
     }
@@ -164,6 +198,36 @@ mod tests {
         ];
         for (h, want) in cases {
             assert_eq!(retry_after(&headers(h), now), want, "{h:?}");
+        }
+    }
+
+    /// Issue 10, finding 6: `retry-after-ms: 1e23` made `Duration::from_secs_f64` panic.
+    /// Every delay a server gives is cut to `MAX_RETRY_AFTER`, in every header form.
+    #[test]
+    fn huge_server_delays_are_capped_and_never_panic() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2026 07:28:00 GMT").unwrap();
+        let cases: [Headers; 6] = [
+            &[("retry-after-ms", "1e23")],
+            &[("retry-after-ms", "18446744073709551616000")],
+            &[("retry-after-ms", "1.7976931348623157e308")],
+            &[("retry-after", "1e300")],
+            &[("retry-after", "86400")],
+            &[("retry-after", "Fri, 31 Dec 9999 23:59:59 GMT")],
+        ];
+        for h in cases {
+            assert_eq!(
+                retry_after(&headers(h), now),
+                Some(MAX_RETRY_AFTER),
+                "{h:?}"
+            );
+        }
+        let refused: [Headers; 3] = [
+            &[("retry-after-ms", "inf")],
+            &[("retry-after-ms", "NaN")],
+            &[("retry-after", "-5")],
+        ];
+        for h in refused {
+            assert_eq!(retry_after(&headers(h), now), None, "{h:?}");
         }
     }
 

@@ -4,7 +4,7 @@
 //! and asked about again. End of input (Ctrl-D) leaves the run awaiting approval.
 
 use std::io::{BufRead, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::engine::approval::{Approver, PlanProposal, Review};
 use crate::engine::validate::parse_steps;
@@ -205,12 +205,7 @@ fn run_editor(text: &str) -> Result<String, String> {
         .unwrap_or_else(|| "vi".into());
     let mut words = editor.split_whitespace();
     let program = words.next().unwrap_or("vi");
-    let path = std::env::temp_dir().join(format!(
-        "pe-plan-{}-{}.yaml",
-        std::process::id(),
-        crate::run::id::new_run_id()
-    ));
-    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let path = private_temp_file(text)?;
     let status = std::process::Command::new(program)
         .args(words)
         .arg(&path)
@@ -222,6 +217,54 @@ fn run_editor(text: &str) -> Result<String, String> {
     };
     let _ = std::fs::remove_file(&path);
     result
+}
+
+/// Writes `text` to a new file in the temporary directory that only this user can read:
+/// an unpredictable name, created exclusively (`O_EXCL`, never through a link someone else
+/// planted), mode 0600. The plan may hold what the run is about; other users of the
+/// machine must neither read it nor swap it.
+fn private_temp_file(text: &str) -> Result<PathBuf, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = std::env::temp_dir();
+    let mut last_error = None;
+    for _ in 0..16 {
+        let path = dir.join(format!("pe-plan-{}.yaml", random_hex()));
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path);
+        match file {
+            Ok(mut file) => {
+                file.write_all(text.as_bytes())
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                return Ok(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_error = Some(e),
+            Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
+        }
+    }
+    Err(format!(
+        "cannot create a temporary file in {}: {}",
+        dir.display(),
+        last_error.map_or_else(String::new, |e| e.to_string())
+    ))
+}
+
+/// 128 random bits as hex, from the kernel (a clock or pid can be guessed).
+fn random_hex() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    let from_kernel =
+        std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if from_kernel.is_err() {
+        // Exclusive creation still protects the file; the name is only less surprising.
+        for b in &mut bytes {
+            *b = fastrand::u8(..);
+        }
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn read(path: &Path) -> Result<String, String> {
@@ -240,6 +283,26 @@ mod tests {
             id: id.into(),
             tool: None,
         }
+    }
+
+    #[test]
+    fn the_editor_file_is_private_new_and_unpredictable() {
+        use std::os::unix::fs::PermissionsExt;
+        let a = private_temp_file("steps: []\n").unwrap();
+        let b = private_temp_file("steps: []\n").unwrap();
+        assert_ne!(a, b);
+        let name = a.file_name().unwrap().to_str().unwrap().to_string();
+        assert!(
+            regex_lite::Regex::new(r"^pe-plan-[0-9a-f]{32}\.yaml$")
+                .unwrap()
+                .is_match(&name),
+            "{name}"
+        );
+        let mode = std::fs::metadata(&a).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), "steps: []\n");
+        let _ = std::fs::remove_file(a);
+        let _ = std::fs::remove_file(b);
     }
 
     fn proposal() -> PlanProposal {

@@ -303,6 +303,16 @@ pub fn line(state: &RunState, event: &Event) -> Option<String> {
                 .unwrap_or_default(),
             duration(*delay_ms)
         ),
+        EventKind::StructuredOutputFallback {
+            from,
+            provider,
+            reason,
+            status,
+            to,
+            ..
+        } => format!(
+            "  provider `{provider}` refused structured output `{from}` (HTTP {status}: {reason}); using `{to}` for the rest of the run (set `structured_output: {to}` on the provider to start there)"
+        ),
         EventKind::Replanned {
             accepted,
             decision,

@@ -148,8 +148,27 @@ impl Model for RecordingModel {
         self.inner.estimate(request)
     }
 
+    fn default_output_cap(&self, role: Role) -> u64 {
+        self.inner.default_output_cap(role)
+    }
+
+    fn max_requests(&self, request: &ModelRequest) -> u32 {
+        self.inner.max_requests(request)
+    }
+
     async fn complete(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError> {
-        let result = self.inner.complete(request).await;
+        self.complete_observed(request, &crate::model::retry::Unobserved)
+            .await
+    }
+
+    /// The wrapped model's own retries, usage reports and fallbacks still reach the engine:
+    /// recording changes what is kept, not what is counted.
+    async fn complete_observed(
+        &self,
+        request: &ModelRequest,
+        observer: &dyn crate::model::retry::AttemptObserver,
+    ) -> Result<ModelResponse, ModelError> {
+        let result = self.inner.complete_observed(request, observer).await;
         let reply = match &result {
             Ok(r) => ModelReply::Response {
                 text: r.text.clone(),

@@ -146,6 +146,25 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         retried: Vec<String>,
     },
+    /// A provider moved to another structured-output mode for the rest of the run because
+    /// its server refused one (`structured_output: auto`). Changes no state.
+    StructuredOutputFallback {
+        /// The refused mode: `json_schema` or `json_object`.
+        from: String,
+        /// `provider/model` of the call that was refused.
+        model: String,
+        /// The provider name as written (`openai`, or a key of `providers:`).
+        provider: String,
+        /// The server's message.
+        reason: String,
+        role: Role,
+        /// The HTTP status of the refusal.
+        status: u16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+        /// The mode used from now on: `json_object` or `prompt`.
+        to: String,
+    },
     StepFinished {
         attempt: u32,
         duration_ms: u64,
@@ -264,6 +283,7 @@ impl EventKind {
             EventKind::RunResumed { .. } => "run_resumed",
             EventKind::RunStarted { .. } => "run_started",
             EventKind::StepFinished { .. } => "step_finished",
+            EventKind::StructuredOutputFallback { .. } => "structured_output_fallback",
             EventKind::StepStarted { .. } => "step_started",
             EventKind::ToolCall { .. } => "tool_call",
             EventKind::ToolStarted { .. } => "tool_started",
@@ -485,21 +505,22 @@ pub struct RoleUsage {
 
 impl RoleUsage {
     pub fn tokens(&self) -> u64 {
-        self.input_tokens + self.output_tokens
+        self.input_tokens.saturating_add(self.output_tokens)
     }
 
     fn add(&mut self, requests: u32, input_tokens: u64, output_tokens: u64, cost_usd: f64) {
-        self.llm_calls += 1;
-        self.requests += u64::from(requests);
-        self.input_tokens += input_tokens;
-        self.output_tokens += output_tokens;
+        // Saturating: a server may report absurd counts, and a journal is read back as is.
+        self.llm_calls = self.llm_calls.saturating_add(1);
+        self.requests = self.requests.saturating_add(u64::from(requests));
+        self.input_tokens = self.input_tokens.saturating_add(input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(output_tokens);
         self.cost_usd += cost_usd;
     }
 }
 
 impl UsageTotals {
     pub fn tokens(&self) -> u64 {
-        self.input_tokens + self.output_tokens
+        self.input_tokens.saturating_add(self.output_tokens)
     }
 
     /// Adds one call that took `requests` requests.
@@ -511,10 +532,10 @@ impl UsageTotals {
         output_tokens: u64,
         cost_usd: f64,
     ) {
-        self.llm_calls += 1;
-        self.requests += u64::from(requests);
-        self.input_tokens += input_tokens;
-        self.output_tokens += output_tokens;
+        self.llm_calls = self.llm_calls.saturating_add(1);
+        self.requests = self.requests.saturating_add(u64::from(requests));
+        self.input_tokens = self.input_tokens.saturating_add(input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(output_tokens);
         self.cost_usd += cost_usd;
         self.per_role
             .entry(role)

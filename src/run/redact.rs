@@ -1,5 +1,11 @@
-//! Keeps secrets out of the record: the values of API-key environment variables are
-//! replaced by `[redacted]` in every event before it is folded, journaled or shown.
+//! Keeps secrets out of the record and away from models: the values of API-key environment
+//! variables are replaced by `[redacted]` in every event before it is folded, journaled or
+//! shown, and in every request before a model receives it
+//! ([`crate::model::redacting::RedactingModel`]).
+//!
+//! Only the exact values are found: a tool that prints a key reversed or base64-encoded
+//! defeats it. That is why command tools never get the keys in their environment unless a
+//! workflow names them in `inherit_env`.
 
 use serde_json::Value;
 
@@ -55,16 +61,26 @@ impl Redactor {
         serde_json::from_value(value).unwrap_or(event)
     }
 
+    /// Whether there is no secret to hide (then nothing needs to be redacted).
+    pub fn is_empty(&self) -> bool {
+        self.secrets.is_empty()
+    }
+
+    /// Replaces secrets inside a string; returns whether anything changed.
+    pub fn string(&self, s: &mut String) -> bool {
+        match self.text(s) {
+            Some(r) => {
+                *s = r;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Replaces secrets inside a JSON value; returns whether anything changed.
     pub fn value(&self, value: &mut Value) -> bool {
         match value {
-            Value::String(s) => match self.text(s) {
-                Some(r) => {
-                    *s = r;
-                    true
-                }
-                None => false,
-            },
+            Value::String(s) => self.string(s),
             // Every element is visited: no short-circuit.
             Value::Array(items) => {
                 let mut changed = false;

@@ -347,6 +347,8 @@ impl RunState {
             | EventKind::McpClosed { .. }
             | EventKind::McpConnected { .. }
             | EventKind::McpFailed { .. } => {}
+            // A provider's structured-output switch is a note for the user, not run state.
+            EventKind::StructuredOutputFallback { .. } => {}
             EventKind::ToolStarted {
                 arguments,
                 idempotency_key,

@@ -96,6 +96,9 @@ pub struct ProviderSpec {
     #[serde(default)]
     pub headers: IndexMap<String, String>,
     pub kind: ProviderKind,
+    /// Response bodies larger than this are refused unread (HTTP kinds; default 4 MiB).
+    #[serde(default)]
+    pub max_response_bytes: Option<u64>,
     #[serde(default)]
     pub max_retries: Option<u32>,
     /// For `scripted`: the replies file; for `local`: the GGUF file or models directory.
@@ -108,14 +111,37 @@ pub struct ProviderSpec {
     pub timeout: Option<Duration>,
 }
 
-/// How an OpenAI-compatible provider is asked for JSON answers.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
+/// How an OpenAI-compatible provider is asked for JSON answers (plans, replan decisions,
+/// answers with an `output.schema`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
 pub enum StructuredOutput {
-    /// `response_format: json_schema`; a server that refuses it is switched to `prompt`.
-    Native,
+    /// Start with `json_schema`; on the first refusal (any status whose message names
+    /// `response_format`, `json_schema` or `json_object`) move down to `json_object`, then
+    /// `prompt`, for the rest of the run. `native` (its earlier name) is an alias.
+    #[default]
+    #[serde(alias = "native")]
+    Auto,
+    /// `response_format: {type: json_object, schema}` (llama.cpp server, llama-cpp-python
+    /// constrain the reply to the schema; others to JSON), with the schema in the prompt
+    /// and the reply checked and re-asked like `prompt`.
+    JsonObject,
+    /// `response_format: {type: json_schema}` (OpenAI, vLLM, llama.cpp server, LM Studio,
+    /// Ollama); a refusal is an error.
+    JsonSchema,
     /// The schema in the prompt, the reply checked and re-asked (servers without support).
     Prompt,
+}
+
+impl StructuredOutput {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StructuredOutput::Auto => "auto",
+            StructuredOutput::JsonObject => "json_object",
+            StructuredOutput::JsonSchema => "json_schema",
+            StructuredOutput::Prompt => "prompt",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -243,6 +269,9 @@ pub struct ToolSpec {
     /// An MCP server whose tools become tools of the workflow (`<entry>__<tool>`).
     #[serde(default)]
     pub mcp: Option<McpSpec>,
+    /// Variables of pe's own environment a `command` also gets (besides the minimal set).
+    #[serde(default)]
+    pub inherit_env: Vec<String>,
     /// Bytes of output kept; the rest is cut with a marker.
     #[serde(default)]
     pub max_output_bytes: Option<u64>,
@@ -253,6 +282,10 @@ pub struct ToolSpec {
     /// JSON Schema of the arguments object.
     #[serde(default)]
     pub parameters: Option<Value>,
+    /// Arguments that are paths inside the workflow's directory: resolved and confined
+    /// like the file builtins' before the tool sees them.
+    #[serde(default)]
+    pub paths: Vec<String>,
     #[serde(default)]
     pub timeout: Option<Duration>,
     /// Another workflow file, run as a child run per call (relative to this file).
@@ -447,6 +480,9 @@ pub struct ExecuteSpec {
     pub max_iterations: u32,
     #[serde(default)]
     pub step_timeout: Option<Duration>,
+    /// Timeout of every tool call whose tool sets no `timeout` (default 10 minutes).
+    #[serde(default)]
+    pub tool_timeout: Option<Duration>,
 }
 
 impl Default for ExecuteSpec {
@@ -455,6 +491,7 @@ impl Default for ExecuteSpec {
             context: ContextMode::default(),
             max_iterations: default_iterations(),
             step_timeout: None,
+            tool_timeout: None,
         }
     }
 }

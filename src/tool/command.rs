@@ -1,7 +1,9 @@
 //! `command` tools: run a program with a templated argv, never through a shell.
 //!
 //! Each argv element is rendered on its own, so a model-chosen value like `; rm -rf /` is
-//! one argument, not shell syntax. The program runs in its own process group with stdin
+//! one argument, not shell syntax. The program gets a minimal environment ([`MINIMAL_ENV`]),
+//! the tool's `inherit_env` names and its `env`: never pe's whole environment, where the
+//! provider keys are. The program runs in its own process group with stdin
 //! closed; when the call is cancelled (its timeout, the step's, the run's) the whole group is
 //! killed, so a tool's children cannot outlive it. Output is read concurrently from both
 //! pipes into bounded [`Capture`]s, so a chatty program neither blocks on a full pipe nor
@@ -32,14 +34,23 @@ const PIPE_GRACE: Duration = Duration::from_millis(200);
 /// newline is left out when stdout already ends a line).
 const STDERR_LABEL: &str = "\n[stderr]\n";
 
+/// Variables of pe's environment every command gets when they are set: what programs need
+/// to find each other, a home, a locale, a time zone and a temporary directory. Variables
+/// starting with `LC_` are passed too.
+pub const MINIMAL_ENV: [&str; 10] = [
+    "HOME", "LANG", "LANGUAGE", "LOGNAME", "PATH", "SHELL", "TERM", "TMPDIR", "TZ", "USER",
+];
+
 /// A `command` tool, ready to run.
 pub struct CommandRunner {
     /// argv templates; the first element is the program.
     pub argv: Vec<String>,
     /// Working directory relative to the workflow's directory (default: that directory).
     pub cwd: Option<String>,
-    /// Variables added to the inherited environment; values are templates.
+    /// Variables set for the program besides the minimal ones; values are templates.
     pub env: IndexMap<String, String>,
+    /// Variables of pe's environment passed on besides [`MINIMAL_ENV`].
+    pub inherit_env: Vec<String>,
     pub max_output_bytes: usize,
     pub tool: String,
 }
@@ -88,7 +99,9 @@ impl ToolRunner for CommandRunner {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .process_group(0);
+            .process_group(0)
+            .env_clear()
+            .envs(inherited(&self.inherit_env));
         for (key, value) in &self.env {
             let value = template::render(value, &vars).map_err(|e| {
                 ToolError::failed(format!("`{}`: cannot render env {key}: {e}", self.tool))
@@ -114,6 +127,19 @@ impl ToolRunner for CommandRunner {
             self.max_output_bytes,
         )))
     }
+}
+
+/// The part of pe's environment a command gets: [`MINIMAL_ENV`], `LC_*` and `names`.
+fn inherited(names: &[String]) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    std::env::vars_os()
+        .filter(|(key, _)| {
+            key.to_str().is_some_and(|key| {
+                MINIMAL_ENV.contains(&key)
+                    || key.starts_with("LC_")
+                    || names.iter().any(|name| name == key)
+            })
+        })
+        .collect()
 }
 
 /// A relative program path with a slash (`./scripts/ci.sh`) means relative to the working

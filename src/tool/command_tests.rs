@@ -11,6 +11,7 @@ fn runner(argv: &[&str]) -> CommandRunner {
         argv: argv.iter().map(|s| s.to_string()).collect(),
         cwd: None,
         env: IndexMap::new(),
+        inherit_env: Vec::new(),
         max_output_bytes: 64 * 1024,
         tool: "t".to_string(),
     }
@@ -161,6 +162,36 @@ async fn runs_in_cwd_with_templated_env_and_relative_programs() {
         err.starts_with("`t`: cannot render argv[1]: template failed to render"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn commands_get_a_minimal_environment_plus_what_the_tool_names() {
+    // `cargo test` runs tests with CARGO_* variables set: stand-ins for secrets here.
+    assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+    assert!(std::env::var_os("CARGO_PKG_NAME").is_some());
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = runner(&["env"]);
+    env.inherit_env = vec!["CARGO_MANIFEST_DIR".into()];
+    env.env.insert("GREETING".into(), "hi".into());
+    let out = run(&env, dir.path(), json!({})).await.unwrap();
+    let mut keys: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, _)| k)
+        .collect();
+    keys.sort_unstable();
+    let unexpected: Vec<&&str> = keys
+        .iter()
+        .filter(|k| {
+            !MINIMAL_ENV.contains(k)
+                && !k.starts_with("LC_")
+                && !["CARGO_MANIFEST_DIR", "GREETING"].contains(k)
+        })
+        .collect();
+    assert_eq!(unexpected, Vec::<&&str>::new(), "{out}");
+    assert!(keys.contains(&"CARGO_MANIFEST_DIR"), "{out}");
+    assert!(keys.contains(&"GREETING"), "{out}");
+    assert!(keys.contains(&"PATH"), "{out}");
 }
 
 #[tokio::test]

@@ -3,9 +3,11 @@
 //!
 //! A path is refused when it is absolute or has a `..` component, and after resolution when
 //! its canonical form (symbolic links followed) is not under the canonical workflow
-//! directory, so a link inside the directory cannot lead out of it. Writes also refuse the
-//! `.git` and `.pe` directories (history and run store are not the model's to edit) and open
-//! the final path with `O_NOFOLLOW`, so a link created after the check is not followed.
+//! directory, so a link inside the directory cannot lead out of it. Writes also refuse any
+//! `.git` or `.pe` directory at any depth (history and run stores are not the model's to
+//! edit). Files are opened with `O_NOFOLLOW`, so a link created after the check is not
+//! followed, and a regular file with more than one hard link is refused: its other names
+//! may be outside the directory, and nothing tells where they are.
 //!
 //! These functions block; the builtin runner calls them on tokio's blocking pool.
 
@@ -18,7 +20,8 @@ use super::ToolError;
 use super::ToolOutput;
 use super::truncate::{Capture, truncate_text};
 
-/// Directories the model may not write into.
+/// Directories the model may not write into, wherever they are (a run store can live in a
+/// subdirectory, and so can a nested repository).
 const PROTECTED: [&str; 2] = [".git", ".pe"];
 
 /// What a resolved path is for: a write may name a file (and directories) that do not exist.
@@ -59,7 +62,9 @@ pub fn resolve(root: &Path, requested: &str, access: Access) -> Result<PathBuf, 
     })?;
     let joined = root.join(relative);
     let resolved = match access {
-        Access::Read => joined.canonicalize().map_err(|e| io_error(requested, &e))?,
+        Access::Read => joined
+            .canonicalize()
+            .map_err(|e| resolve_error(&joined, requested, &e))?,
         Access::Write => resolve_for_write(&root, &joined, requested)?,
     };
     let Ok(inside) = resolved.strip_prefix(&root) else {
@@ -68,12 +73,13 @@ pub fn resolve(root: &Path, requested: &str, access: Access) -> Result<PathBuf, 
         )));
     };
     if access == Access::Write
-        && let Some(Component::Normal(first)) = inside.components().next()
-        && PROTECTED.iter().any(|p| first == *p)
+        && let Some(protected) = inside.components().find_map(|c| match c {
+            Component::Normal(name) => PROTECTED.iter().find(|p| name == **p),
+            _ => None,
+        })
     {
         return Err(ToolError::failed(format!(
-            "`{requested}` is refused: {} is protected",
-            first.display()
+            "`{requested}` is refused: {protected} is protected"
         )));
     }
     Ok(resolved)
@@ -85,7 +91,9 @@ fn resolve_for_write(root: &Path, joined: &Path, requested: &str) -> Result<Path
     if fs::symlink_metadata(joined).is_ok() {
         // It exists (maybe as a link): canonicalize it; a dangling link is refused since it
         // could point anywhere once created.
-        return joined.canonicalize().map_err(|e| io_error(requested, &e));
+        return joined
+            .canonicalize()
+            .map_err(|e| resolve_error(joined, requested, &e));
     }
     // `root` exists, so some ancestor does.
     let existing = joined
@@ -97,6 +105,33 @@ fn resolve_for_write(root: &Path, joined: &Path, requested: &str) -> Result<Path
         .canonicalize()
         .map_err(|e| io_error(requested, &e))?;
     Ok(existing.join(missing))
+}
+
+/// A failed resolution; "does not exist" is only said of a path that does not: a dangling
+/// link exists, it only leads nowhere.
+fn resolve_error(joined: &Path, requested: &str, error: &std::io::Error) -> ToolError {
+    let dangling = error.kind() == ErrorKind::NotFound
+        && fs::symlink_metadata(joined).is_ok_and(|m| m.file_type().is_symlink());
+    if dangling {
+        return ToolError::failed(format!(
+            "`{requested}` is a symbolic link whose target does not exist"
+        ));
+    }
+    io_error(requested, error)
+}
+
+/// Refuses a regular file with several hard links: the other names may be outside the
+/// workflow's directory, so reading or writing it could reach outside.
+fn refuse_hard_links(file: &fs::File, requested: &str) -> Result<(), ToolError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = file.metadata().map_err(|e| io_error(requested, &e))?;
+    if meta.is_file() && meta.nlink() > 1 {
+        return Err(ToolError::failed(format!(
+            "`{requested}` is refused: it has {} hard links, and the others may be outside the workflow's directory",
+            meta.nlink()
+        )));
+    }
+    Ok(())
 }
 
 fn io_error(requested: &str, error: &std::io::Error) -> ToolError {
@@ -121,7 +156,12 @@ pub fn read_file(root: &Path, requested: &str, limit: usize) -> Result<ToolOutpu
             "`{requested}` is not a regular file"
         )));
     }
-    let file = fs::File::open(&path).map_err(|e| io_error(requested, &e))?;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .map_err(|e| io_error(requested, &e))?;
+    refuse_hard_links(&file, requested)?;
     let mut head = Vec::new();
     // Read only what is kept (one byte more than the limit detects growth since `metadata`).
     file.take(limit as u64 + 1)
@@ -139,16 +179,20 @@ pub fn write_file(root: &Path, requested: &str, content: &str) -> Result<String,
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).map_err(|e| io_error(requested, &e))?;
     }
+    // Opened without truncating: a file with other hard links must be refused before a
+    // byte of it changes.
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create(true)
-        .truncate(true)
+        .truncate(false)
         .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
         .map_err(|e| match e.kind() {
             ErrorKind::IsADirectory => ToolError::failed(format!("`{requested}` is a directory")),
             _ => io_error(requested, &e),
         })?;
+    refuse_hard_links(&file, requested)?;
+    file.set_len(0).map_err(|e| io_error(requested, &e))?;
     file.write_all(content.as_bytes())
         .map_err(|e| io_error(requested, &e))?;
     Ok(format!("wrote {} bytes to {requested}", content.len()))

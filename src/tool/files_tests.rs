@@ -89,8 +89,29 @@ fn confines_paths_to_the_workflow_directory() {
         (
             "dangling",
             Access::Write,
-            refused("`dangling` does not exist"),
+            refused("`dangling` is a symbolic link whose target does not exist"),
         ),
+        (
+            "dangling",
+            Access::Read,
+            refused("`dangling` is a symbolic link whose target does not exist"),
+        ),
+        (
+            "sub/.pe/runs.db",
+            Access::Write,
+            refused("`sub/.pe/runs.db` is refused: .pe is protected"),
+        ),
+        (
+            "a/b/.git/hooks/pre-commit",
+            Access::Write,
+            refused("`a/b/.git/hooks/pre-commit` is refused: .git is protected"),
+        ),
+        (
+            "sub/.git",
+            Access::Write,
+            refused("`sub/.git` is refused: .git is protected"),
+        ),
+        ("sub/.github/x.yml", Access::Write, ok("sub/.github/x.yml")),
         (
             "missing.txt",
             Access::Read,
@@ -132,6 +153,19 @@ fn write_never_follows_a_link_out() {
     );
     assert!(write_file(f.root.path(), "out_dir/x.txt", "pwned").is_err());
     assert!(!f.outside.path().join("x.txt").exists());
+}
+
+#[test]
+fn hard_links_are_refused_for_reads_and_writes() {
+    let f = fixture();
+    let outside = f.outside.path().join("secret.txt");
+    fs::hard_link(&outside, f.root.path().join("linked.txt")).unwrap();
+    let want = "`linked.txt` is refused: it has 2 hard links, and the others may be outside the workflow's directory";
+    let err = read_file(f.root.path(), "linked.txt", 100).unwrap_err();
+    assert_eq!(err.to_string(), want);
+    let err = write_file(f.root.path(), "linked.txt", "pwned").unwrap_err();
+    assert_eq!(err.to_string(), want);
+    assert_eq!(fs::read_to_string(&outside).unwrap(), "secret");
 }
 
 #[test]

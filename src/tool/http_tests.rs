@@ -147,12 +147,53 @@ async fn large_bodies_are_truncated() {
 }
 
 #[tokio::test]
+async fn model_values_are_one_path_segment_or_one_query_value() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&server)
+        .await;
+    let status = runner(
+        json!({"url": format!("{}/status/{{{{ args.name }}}}?q={{{{ args.q }}}}", server.uri())}),
+        1000,
+    );
+    let args = json!({"name": "a b/../c?x=1", "q": "v&admin=1#frag"});
+    assert_eq!(run(&status, args).await.unwrap().content, "ok");
+    let got = server.received_requests().await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].url.path(), "/status/a%20b%2F..%2Fc%3Fx%3D1");
+    assert_eq!(got[0].url.query(), Some("q=v%26admin%3D1%23frag"));
+    let pairs: Vec<(String, String)> = got[0].url.query_pairs().into_owned().collect();
+    assert_eq!(pairs, [("q".to_string(), "v&admin=1#frag".to_string())]);
+}
+
+#[tokio::test]
 async fn bad_requests_fail_before_sending() {
     let cases = [
         (
             json!({"url": "{{ args.url }}"}),
-            json!({"url": "not a url"}),
-            "`t`: invalid URL `not a url`: relative URL without a base",
+            json!({"url": "http://evil.example/"}),
+            "`t`: invalid URL `http%3A%2F%2Fevil.example%2F`: relative URL without a base",
+        ),
+        (
+            json!({"url": "http://{{ args.host }}/x"}),
+            json!({"host": "evil.example"}),
+            "`t`: the URL's scheme, host or port comes from the arguments: take it from the workflow (or `inputs`) and pass arguments in the path or query",
+        ),
+        (
+            json!({"url": "http://127.0.0.1:{{ args.port }}/x"}),
+            json!({"port": 22}),
+            "`t`: the URL's scheme, host or port comes from the arguments: take it from the workflow (or `inputs`) and pass arguments in the path or query",
+        ),
+        (
+            json!({"url": "http://{{ args.host | safe }}/x"}),
+            json!({"host": "evil.example"}),
+            "`t`: the URL's scheme, host or port comes from the arguments: take it from the workflow (or `inputs`) and pass arguments in the path or query",
+        ),
+        (
+            json!({"url": "http://127.0.0.1:9/status/{{ args.name }}/log"}),
+            json!({"name": ".."}),
+            "`t`: an argument changes the URL's structure: `http://127.0.0.1:9/log` does not have the scheme, host, port and path segments the template gives (a value of `.` or `..` as a path segment?)",
         ),
         (
             json!({"url": "file:///etc/passwd"}),

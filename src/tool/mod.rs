@@ -8,12 +8,14 @@
 
 mod builtin;
 pub mod calculator;
+pub(crate) mod carried;
 mod command;
 pub(crate) mod environment;
 mod files;
 mod http;
 pub mod mcp;
 mod mock;
+mod paths;
 mod toolbox;
 pub mod truncate;
 mod workflow_tool;

@@ -16,6 +16,7 @@ use super::command::CommandRunner;
 use super::http::HttpRunner;
 use super::mcp::{McpConnector, McpServer, RmcpConnector, ServerDiagnostics, ServerReport};
 use super::mock::MockRunner;
+use super::paths::ConfinedPaths;
 use super::truncate::floor_char_boundary;
 use super::workflow_tool::{ChildRuns, WorkflowRunner};
 use super::{ToolContext, ToolDefinition, ToolError, ToolOutput, ToolRunner};
@@ -83,10 +84,16 @@ impl Toolbox {
             let limit = limit(tool);
             let runner: Arc<dyn ToolRunner> = match &tool.kind {
                 ToolKind::Builtin(builtin) => Arc::new(BuiltinRunner::new(*builtin, limit)),
-                ToolKind::Command { argv, cwd, env } => Arc::new(CommandRunner {
+                ToolKind::Command {
+                    argv,
+                    cwd,
+                    env,
+                    inherit_env,
+                } => Arc::new(CommandRunner {
                     argv: argv.clone(),
                     cwd: cwd.clone(),
                     env: env.clone(),
+                    inherit_env: inherit_env.clone(),
                     max_output_bytes: limit,
                     tool: name.clone(),
                 }),
@@ -115,6 +122,7 @@ impl Toolbox {
                     limit,
                 )),
             };
+            let runner = confined(name, tool, runner);
             entries.insert(name.clone(), Entry::new(tool.clone(), runner));
         }
         Toolbox {
@@ -265,7 +273,8 @@ impl Toolbox {
         for (name, spec) in stubs {
             if let Some(entry) = self.entries.get_mut(name) {
                 let limit = limit(&entry.tool);
-                entry.runner = Arc::new(MockRunner::new(name.clone(), spec.clone(), limit));
+                let stub = Arc::new(MockRunner::new(name.clone(), spec.clone(), limit));
+                entry.runner = confined(name, &entry.tool, stub);
             }
         }
         self.stubs
@@ -333,17 +342,16 @@ impl Toolbox {
         entry.validate(name, args)?;
         entry.calls.fetch_add(1, Ordering::Relaxed);
         let run = entry.runner.call(args, ctx);
-        match entry.tool.timeout {
-            None => run.await,
-            Some(timeout) => tokio::time::timeout(timeout.0, run)
-                .await
-                .unwrap_or_else(|_| {
-                    Err(ToolError::TimedOut {
-                        tool: name.to_string(),
-                        after: timeout.to_string(),
-                    })
-                }),
-        }
+        // Every tool has a timeout (its own, `execute.tool_timeout`, or the default).
+        let timeout = entry.tool.timeout;
+        tokio::time::timeout(timeout.0, run)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ToolError::TimedOut {
+                    tool: name.to_string(),
+                    after: timeout.to_string(),
+                })
+            })
     }
 
     /// Whether a call would run: the tool exists and the arguments fit its schema (what
@@ -438,6 +446,18 @@ fn effective_parameters(tool: &Tool) -> Value {
         }
     }
     tool.parameters.clone()
+}
+
+/// The runner behind the path confinement of the tool's `paths` arguments, if it has any.
+fn confined(name: &str, tool: &Tool, runner: Arc<dyn ToolRunner>) -> Arc<dyn ToolRunner> {
+    if tool.paths.is_empty() {
+        return runner;
+    }
+    Arc::new(ConfinedPaths {
+        inner: runner,
+        paths: tool.paths.clone(),
+        tool: name.to_string(),
+    })
 }
 
 fn limit(tool: &Tool) -> usize {

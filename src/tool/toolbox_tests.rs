@@ -5,7 +5,7 @@ use serde_json::json;
 use super::*;
 use crate::duration::Duration;
 use crate::spec::OnError;
-use crate::workflow::{Builtin, DEFAULT_MAX_OUTPUT_BYTES};
+use crate::workflow::{Builtin, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_TOOL_TIMEOUT};
 
 fn tool(name: &str, kind: ToolKind, parameters: Value) -> Tool {
     Tool {
@@ -15,7 +15,8 @@ fn tool(name: &str, kind: ToolKind, parameters: Value) -> Tool {
         name: name.to_string(),
         on_error: OnError::Continue,
         parameters,
-        timeout: None,
+        paths: Vec::new(),
+        timeout: Duration(DEFAULT_TOOL_TIMEOUT),
     }
 }
 
@@ -24,6 +25,7 @@ fn command(argv: &[&str]) -> ToolKind {
         argv: argv.iter().map(|s| s.to_string()).collect(),
         cwd: None,
         env: IndexMap::new(),
+        inherit_env: Vec::new(),
     }
 }
 
@@ -222,7 +224,7 @@ async fn timeouts_apply_to_every_kind() {
     let mut slow_command = tool("slow_command", command(&["sleep", "30"]), json!({}));
     let mut slow_http = tool("slow_http", ToolKind::Http(http), json!({}));
     for t in [&mut slow_command, &mut slow_http] {
-        t.timeout = Some(Duration(StdDuration::from_millis(300)));
+        t.timeout = Duration(StdDuration::from_millis(300));
     }
     let tools = toolbox(vec![slow_command, slow_http]);
     let ctx = context(&std::env::temp_dir());
@@ -236,6 +238,28 @@ async fn timeouts_apply_to_every_kind() {
             started.elapsed()
         );
     }
+}
+
+/// A tool that never answers, with no timeout of its own, ends at the default timeout (on a
+/// paused clock: the runtime jumps to the timer once nothing else can happen).
+#[tokio::test(start_paused = true)]
+async fn a_tool_without_a_timeout_ends_at_the_default() {
+    struct Hang;
+    #[async_trait::async_trait]
+    impl ToolRunner for Hang {
+        async fn call(&self, _: &Value, _: &ToolContext) -> Result<ToolOutput, ToolError> {
+            std::future::pending().await
+        }
+    }
+    let tools = toolbox(vec![tool("hang", command(&["true"]), json!({}))])
+        .map_runners(|_, _| Arc::new(Hang) as Arc<dyn ToolRunner>);
+    let started = tokio::time::Instant::now();
+    let err = tools
+        .call("hang", &json!({}), &context(&std::env::temp_dir()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "`hang` timed out after 10m");
+    assert_eq!(started.elapsed(), DEFAULT_TOOL_TIMEOUT);
 }
 
 #[tokio::test]

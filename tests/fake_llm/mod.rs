@@ -8,6 +8,11 @@
 //! The workflow it plays: the planner makes steps `a`..`d`, each using the `lookup` tool
 //! (step `a` calls it twice in one turn); each step calls the tool, then reports the tool
 //! output; the synthesizer answers `done: a, b, c, d`.
+//!
+//! Like the servers people run, it insists on what llama-cpp-python insists on: an
+//! assistant turn that called tools has string content (never `null`), and `tool_choice`
+//! comes with `tools` (the first turn of a step names the planned tool, later turns say
+//! `auto`). A violation is recorded and answered with HTTP 500, as that server does.
 
 #![allow(dead_code)]
 
@@ -50,6 +55,16 @@ pub struct Behaviour {
     pub headers: Vec<(String, String)>,
     /// Refuse `response_format` with a 400, as servers without structured output do.
     pub refuse_response_format: bool,
+    /// Refuse `response_format: json_schema` with llama-cpp-python 0.3.36's HTTP 500 (a
+    /// validation error naming `response_format`); accept `json_object` with a `schema`.
+    pub refuse_json_schema: bool,
+    /// Step `b`'s first tool call has arguments that are not JSON (once); the fake checks
+    /// they come back verbatim with the parse error in the tool result.
+    pub broken_arguments_once: bool,
+    /// The planner's answer is padded to at least this many bytes.
+    pub huge_plan_bytes: Option<usize>,
+    /// Answers carry no `usage`.
+    pub no_usage: bool,
     /// In prompt mode, the first plan is missing a description (to force a re-ask).
     pub bad_first_prompt_plan: bool,
     /// Faults by request number (0-based), cycling.
@@ -130,9 +145,37 @@ struct Responder {
 
 /// What a role answers, before it is put in a wire format.
 enum Reply {
+    /// One `lookup` call whose arguments are [`BROKEN_ARGUMENTS`].
+    BrokenCall,
     Json(Value),
     Text(String),
     ToolCalls(Vec<(String, Value)>),
+}
+
+/// Arguments that are not JSON (cut off), as small models write them.
+pub const BROKEN_ARGUMENTS: &str = r#"{"key": "b""#;
+
+/// What llama-cpp-python refuses (HTTP 500) and pe must never send: an assistant turn
+/// with tool calls whose content is not a string, or `tools` without `tool_choice`; and
+/// what pe promises: only a step's first turn may name a tool, later turns say `auto`.
+fn openai_request_problem(body: &Value) -> Option<String> {
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    for m in &messages {
+        if m["role"] == "assistant" && !m["content"].is_string() {
+            return Some(format!(
+                "messages: assistant content: Input should be a valid string: {m}"
+            ));
+        }
+    }
+    let tools = body.get("tools").and_then(Value::as_array)?;
+    if tools.is_empty() {
+        return None;
+    }
+    let acted = messages.iter().any(|m| m["role"] == "tool");
+    let named = json!({"type": "function", "function": {"name": "lookup"}});
+    let choice = body.get("tool_choice");
+    let fine = choice == Some(&json!("auto")) || !acted && choice == Some(&named);
+    (!fine).then(|| format!("tool_choice was {choice:?} (a tool answered: {acted})"))
 }
 
 impl Respond for Responder {
@@ -170,6 +213,23 @@ impl Respond for Responder {
             _ => {}
         }
         if self.wire == Wire::OpenAi
+            && let Some(problem) = openai_request_problem(&body)
+        {
+            seen.violations.push(problem.clone());
+            return ResponseTemplate::new(500).set_body_json(
+                json!({"error": {"message": problem, "type": "internal_server_error"}}),
+            );
+        }
+        if self.wire == Wire::OpenAi
+            && self.behaviour.refuse_json_schema
+            && body.pointer("/response_format/type") == Some(&json!("json_schema"))
+        {
+            return ResponseTemplate::new(500).set_body_json(json!({"error": {
+                "message": "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), 'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema'}",
+                "type": "internal_server_error", "param": null, "code": null
+            }}));
+        }
+        if self.wire == Wire::OpenAi
             && self.behaviour.refuse_response_format
             && body.get("response_format").is_some()
         {
@@ -188,10 +248,15 @@ impl Respond for Responder {
             Wire::OpenAi => self.openai_reply(&body, &mut seen),
             Wire::Anthropic => self.anthropic_reply(&body, &mut seen),
         };
-        let wire_body = match self.wire {
+        let mut wire_body = match self.wire {
             Wire::OpenAi => openai_body(reply, n),
             Wire::Anthropic => anthropic_body(reply),
         };
+        if self.behaviour.no_usage
+            && let Some(o) = wire_body.as_object_mut()
+        {
+            o.remove("usage");
+        }
         match fault {
             Fault::Truncated => {
                 let text = wire_body.to_string();
@@ -244,6 +309,18 @@ impl Responder {
             .unwrap_or("");
         let format = body.pointer("/response_format/json_schema/name");
         if format == Some(&json!("plan")) || first.contains("You are the planner") {
+            if body.pointer("/response_format/type") == Some(&json!("json_object")) {
+                let required = body.pointer("/response_format/schema/required");
+                if required != Some(&json!(["steps"])) {
+                    seen.violations
+                        .push(format!("json_object without the plan schema: {body}"));
+                }
+            }
+            if let Some(bytes) = self.behaviour.huge_plan_bytes {
+                let mut plan = plan();
+                plan["steps"][0]["description"] = json!("x".repeat(bytes));
+                return Reply::Json(plan);
+            }
             if format.is_none() && self.behaviour.bad_first_prompt_plan {
                 let asked_again = messages.len() > 1;
                 if !asked_again {
@@ -267,6 +344,22 @@ impl Responder {
             let step = step_of(first);
             let last = messages.last().cloned().unwrap_or(Value::Null);
             if last["role"] != "tool" {
+                if self.behaviour.broken_arguments_once && step == "b" {
+                    return Reply::BrokenCall;
+                }
+                return tool_calls(&step);
+            }
+            if self.behaviour.broken_arguments_once && step == "b" && messages.len() == 3 {
+                let sent = messages[1].pointer("/tool_calls/0/function/arguments");
+                if sent != Some(&json!(BROKEN_ARGUMENTS)) {
+                    seen.violations
+                        .push(format!("broken arguments came back as {sent:?}"));
+                }
+                let want = "error: invalid arguments for `lookup`: \"{\\\"key\\\": \\\"b\\\"\" is not of type \"object\"\n(The arguments of this call are not a JSON object: EOF while parsing an object at line 1 column 11.)";
+                if last["content"] != want {
+                    seen.violations
+                        .push(format!("the broken call's result was {}", last["content"]));
+                }
                 return tool_calls(&step);
             }
             // The tool results of the previous turn: one per call, in order, after the
@@ -314,7 +407,10 @@ impl Responder {
             .and_then(|m| m.pointer("/content/0/text"))
             .and_then(Value::as_str)
             .unwrap_or("");
-        if let Some(choice) = body.get("tool_choice") {
+        let planned_tool = json!({"type": "tool", "name": "lookup"});
+        if let Some(choice) = body.get("tool_choice")
+            && choice != &planned_tool
+        {
             if choice != &json!({"type": "tool", "name": "plan"}) {
                 seen.violations.push(format!("tool_choice was {choice}"));
             }
@@ -405,6 +501,13 @@ fn final_reply(step: &str, calls: &[String], outputs: &[String], seen: &mut Seen
 
 fn openai_body(reply: Reply, n: usize) -> Value {
     let (message, finish) = match reply {
+        Reply::BrokenCall => (
+            json!({"role": "assistant", "content": null, "tool_calls": [
+                {"id": format!("call_{n}_0"), "type": "function",
+                 "function": {"name": "lookup", "arguments": BROKEN_ARGUMENTS}}
+            ]}),
+            "tool_calls",
+        ),
         Reply::Text(t) => (json!({"role": "assistant", "content": t}), "stop"),
         Reply::Json(v) => (
             json!({"role": "assistant", "content": v.to_string()}),
@@ -436,6 +539,7 @@ fn openai_body(reply: Reply, n: usize) -> Value {
 
 fn anthropic_body(reply: Reply) -> Value {
     let (content, stop) = match reply {
+        Reply::BrokenCall => unreachable!("the Anthropic API sends arguments as objects"),
         Reply::Text(t) => (json!([{"type": "text", "text": t}]), "end_turn"),
         Reply::Json(v) if v.get("steps").is_some() => (
             json!([{"type": "tool_use", "id": "toolu_plan", "name": "plan", "input": v}]),

@@ -475,7 +475,7 @@ impl<'a> Model<'a> {
                     ));
                 }
             }
-            EventKind::LlmRetry { .. } => {}
+            EventKind::LlmRetry { .. } | EventKind::StructuredOutputFallback { .. } => {}
             // The simulated workflows have no MCP servers.
             EventKind::McpClosed { .. }
             | EventKind::McpConnected { .. }

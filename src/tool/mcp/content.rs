@@ -49,8 +49,9 @@ fn wraps_text(structured: &Value, text: &str) -> bool {
     };
     object.values().all(|value| match value {
         Value::String(s) => s.trim() == text.trim(),
+        Value::Number(n) => n.to_string() == text.trim(),
+        Value::Bool(b) => b.to_string() == text.trim(),
         Value::Array(_) | Value::Object(_) | Value::Null => false,
-        scalar => scalar.to_string() == text.trim(),
     })
 }
 
