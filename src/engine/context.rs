@@ -225,6 +225,27 @@ pub struct Ctx {
 
 impl Ctx {
     /// The common prompt variables plus a role's own.
+    /// The tools a plan may name, with their parameters, and whether steps carry `args`.
+    pub fn plan_tools(&self) -> crate::engine::validate::PlanTools<'_> {
+        crate::engine::validate::PlanTools {
+            tools: self
+                .tool_defs
+                .iter()
+                .map(|t| (t.name.as_str(), &t.parameters))
+                .collect(),
+            step_args: self.workflow.file.plan.step_args,
+        }
+    }
+
+    /// Checks `args` written in a plan against the tool's parameters.
+    pub fn args_check(&self) -> impl Fn(&str, &Value, &[String]) -> Result<(), String> + Sync + '_ {
+        |tool: &str, args: &Value, templated: &[String]| {
+            self.toolbox
+                .check_written(tool, args, templated)
+                .map_err(|e| e.to_string())
+        }
+    }
+
     pub fn vars(&self, extra: Value) -> Value {
         let mut vars = self.base_vars.clone();
         if let Value::Object(extra) = extra {

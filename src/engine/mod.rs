@@ -8,6 +8,7 @@ pub(crate) mod budget_gate;
 pub mod call;
 pub mod context;
 pub(crate) mod control;
+pub mod direct;
 mod drive;
 pub mod plan;
 pub mod prompts;
