@@ -6,8 +6,6 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::time::Instant;
 
-use serde_json::{Map, Value};
-
 use crate::engine::budget::Reservations;
 use crate::engine::control::Policy;
 use crate::engine::prompts::Prompts;
@@ -198,8 +196,9 @@ pub struct Ctx {
     pub approve: bool,
     /// Who is asked otherwise.
     pub approver: Arc<dyn crate::engine::approval::Approver>,
-    /// Variables every prompt sees: `inputs`, `task`, `tools`, `workflow`.
-    pub base_vars: Map<String, Value>,
+    /// Variables every prompt sees: `inputs`, `task`, `tools`, `workflow` (built once; a
+    /// call's own variables are laid over them without copying them).
+    pub base_vars: minijinja::Value,
     pub models: ModelSet,
     /// The workflow's run-control settings, resolved once.
     pub(crate) policy: Policy,
@@ -218,12 +217,13 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// The common prompt variables plus a role's own.
-    pub fn vars(&self, extra: Value) -> Value {
-        let mut vars = self.base_vars.clone();
-        if let Value::Object(extra) = extra {
-            vars.extend(extra);
-        }
-        Value::Object(vars)
+    /// The common prompt variables plus a role's own (which win).
+    pub fn vars(&self, extra: minijinja::Value) -> minijinja::Value {
+        minijinja::value::merge_maps([extra, self.base_vars.clone()])
     }
+}
+
+/// A value as templates see it (one conversion; no JSON copy in between).
+pub(crate) fn template_value<S: serde::Serialize>(value: S) -> minijinja::Value {
+    minijinja::Value::from(minijinja::value::Serde(value))
 }

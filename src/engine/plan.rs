@@ -47,7 +47,8 @@ pub async fn make_plan(ctx: &Ctx) -> Result<Plan, Stop> {
     let mut feedback = String::new();
     let mut problem = Problem::None;
     for attempt in 1..=attempts {
-        let vars = ctx.vars(json!({"feedback": feedback, "max_steps": spec.max_steps}));
+        let vars = ctx
+            .vars(minijinja::context! {feedback => feedback.as_str(), max_steps => spec.max_steps});
         let prompt = ctx.prompts.render(Role::Planner, &vars).map_err(|e| {
             Stop::failed(
                 EndCause::Fatal,

@@ -88,7 +88,7 @@ pub async fn run_step(ctx: Arc<Ctx>, step: StepSpec, attempt: u32) -> (String, S
 }
 
 async fn tool_loop(ctx: &Ctx, step: &StepSpec, attempt: u32) -> StepEnd {
-    let vars = ctx.vars(json!({
+    let vars = ctx.vars(crate::engine::context::template_value(json!({
         "context": context_for(ctx, step),
         "step": {
             "attempt": attempt,
@@ -98,7 +98,7 @@ async fn tool_loop(ctx: &Ctx, step: &StepSpec, attempt: u32) -> StepEnd {
             "id": step.id,
             "tool": step.tool,
         },
-    }));
+    })));
     let prompt = match ctx.prompts.render(Role::Executor, &vars) {
         Ok(p) => p,
         Err(e) => return StepEnd::Fatal(format!("cannot render the executor prompt: {e}")),
