@@ -41,21 +41,11 @@ Reply with a corrected plan.
 {% endif %}
 "#;
 
-/// The executor's default prompt: what stays the same for every step of a run first (so a
-/// provider's prompt cache holds it), the step last.
-pub const EXECUTOR: &str = r#"You carry out one step of a plan. Task: {{ task }}
+/// The executor's default prompt. The part that stays the same during a run (role, task)
+/// comes first; the instructions stay after the step, where small models follow them.
+pub const EXECUTOR: &str = r#"You carry out one step of a plan.
 
-Do only this step. Call tools as needed, with argument values from the task and the step.
-A tool that reports an error means the step failed. When done, reply with only a JSON object:
-{"status": "succeeded", "result": "<what was achieved, with the facts later steps need>"}
-or, when the step cannot be done: {"status": "failed", "result": "<why>"}
-{% if context %}
-
-Results of earlier steps:
-{% for r in context %}
-- {{ r.id }} ({{ r.status }}): {{ r.result }}
-{% endfor %}
-{% endif %}
+Task: {{ task }}
 
 Step `{{ step.id }}`: {{ step.description }}
 {% if step.expected %}
@@ -64,11 +54,27 @@ Expected outcome: {{ step.expected }}
 {% if step.tool %}
 Suggested tool: {{ step.tool }}
 {% endif %}
+{% if context %}
+
+Results of earlier steps:
+{% for r in context %}
+- {{ r.id }} ({{ r.status }}): {{ r.result }}
+{% endfor %}
+{% endif %}
+
+Do only this step. Call tools as needed, with argument values taken from the task and
+the step. A tool that reports an error means the step failed.
+When the step is done, reply with only a JSON object:
+{"status": "succeeded", "result": "<what was achieved, with the facts later steps need>"}
+or, when the step cannot be done:
+{"status": "failed", "result": "<why>"}
 "#;
 
 /// The replanner's default instructions: the same for every call of a run, sent as a system
 /// message before [`REPLANNER`] so a provider's prompt cache holds them.
-pub const REPLANNER_SYSTEM: &str = r#"You review a plan in progress and decide what happens next. Task: {{ task }}
+pub const REPLANNER_SYSTEM: &str = r#"You review a plan in progress and decide what happens next.
+
+Task: {{ task }}
 {% if tools %}
 
 Tools:
@@ -77,11 +83,17 @@ Tools:
 {% endfor %}
 {% endif %}
 
+Decide:
+- a check failed and a tool can fix the cause: "revise" with a fix step, then the failed
+  step again and the steps after it;
+- the task says to stop or abort in this situation, or no tool can fix it: "abort";
+- every step succeeded: "finish".
+
 Reply with only one JSON object:
-- {"decision": "continue"} to keep the pending steps;
-- {"decision": "revise", "reason": "...", "steps": [...]} to replace every step that has not succeeded (steps have the plan's fields: id, description, tool, depends_on, expected; they may depend on done steps). When a check failed and a tool can fix the cause: a fix step, then the failed step again and the steps after it;
-- {"decision": "finish", "reason": "..."} when every step succeeded, to answer from the results;
-- {"decision": "abort", "reason": "..."} when the task says to stop in this situation, or no tool can fix a failure.
+- {"decision": "continue"} to keep the pending steps
+- {"decision": "revise", "reason": "...", "steps": [...]} to replace every step that has not succeeded; done steps are kept and new steps may depend on them; steps have the plan's fields (id, description, tool, depends_on, expected)
+- {"decision": "finish", "reason": "..."} to answer now with the results so far
+- {"decision": "abort", "reason": "..."} when the task cannot be achieved
 "#;
 
 /// The replanner's default prompt: the state of the plan, compact (finished steps one line
@@ -103,7 +115,7 @@ Pending:
 - {{ s.id }}: {{ s.description }}
 {% endfor %}
 {% endif %}
-Revisions left: {{ replans_left }}
+You may revise the plan {{ replans_left }} more time(s). Reply with only one JSON object.
 "#;
 
 /// The synthesizer's default prompt.
