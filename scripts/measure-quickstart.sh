@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # How often the README's first command gives the right answer on a local model: runs
 # workflows/quickstart.yaml once per seed and compares the answer with the tool's data.
-#   right  : exit 0 and the answer names the country with the larger GDP
+#   right  : exit 0 and the answer says the country with the larger GDP had it
 #   failed : the run said it failed (exit != 0) — honest, but no answer
 #   WRONG  : exit 0 with a wrong answer — the case that must not happen
 # usage: scripts/measure-quickstart.sh [SEEDS] [MODEL] [PE]
@@ -36,7 +36,7 @@ try:
 except (OSError, ValueError):
     print("error -"); sys.exit()
 out = doc.get("output")
-answer = out.get("larger") if isinstance(out, dict) else out
+answer = out.split(" had the")[0] if isinstance(out, str) and " had the larger GDP" in out else out
 print(doc.get("status"), json.dumps(answer).replace(" ", "_"))
 PY
 )

@@ -11,6 +11,8 @@ use crate::source::Span;
 pub enum Kind {
     /// A builtin tool's declared `parameters` that do not match what the builtin takes.
     BuiltinArguments,
+    /// A fixed plan step's `args` that do not fit its tool, or `args` without a `tool`.
+    StepArguments,
     /// A `depends_on` chain that loops back on itself.
     DependencyCycle,
     /// The same key twice in one mapping.
@@ -65,6 +67,7 @@ impl Kind {
     pub fn code(self) -> &'static str {
         match self {
             Kind::BuiltinArguments => "pe::builtin-arguments",
+            Kind::StepArguments => "pe::step-arguments",
             Kind::DependencyCycle => "pe::dependency-cycle",
             Kind::DuplicateKey => "pe::duplicate-key",
             Kind::DuplicateStepId => "pe::duplicate-step-id",

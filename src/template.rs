@@ -358,10 +358,92 @@ pub fn render_value<S: serde::Serialize>(
     })
 }
 
+/// Renders a tool's arguments written in a plan (`args`): every string is a template, and a
+/// string that is one expression and nothing else (`"{{ inputs.count }}"`) keeps the
+/// expression's type, so a number stays a number and a list a list. Any other string
+/// renders to text. Rendered once: what a value contains is never rendered again.
+pub fn render_args<S: serde::Serialize>(
+    value: &serde_json::Value,
+    ctx: &S,
+) -> Result<serde_json::Value, TemplateError> {
+    use serde_json::Value as J;
+    Ok(match value {
+        J::String(s) => match sole_expression(s) {
+            Some(expr) => evaluate(expr, ctx)?,
+            None => J::String(render(s, ctx)?),
+        },
+        J::Array(items) => J::Array(
+            items
+                .iter()
+                .map(|v| render_args(v, ctx))
+                .collect::<Result<_, _>>()?,
+        ),
+        J::Object(map) => J::Object(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), render_args(v, ctx)?)))
+                .collect::<Result<_, TemplateError>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// Whether a string holds template syntax (and so is rendered, not taken as it is).
+pub fn is_templated(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%") || text.contains("{#")
+}
+
+/// `expr` when `text` is `{{ expr }}` and nothing else.
+fn sole_expression(text: &str) -> Option<&str> {
+    let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    let inner = inner.strip_prefix('-').unwrap_or(inner);
+    let inner = inner.strip_suffix('-').unwrap_or(inner);
+    (!inner.contains("{{") && !inner.contains("}}")).then_some(inner.trim())
+}
+
+fn evaluate<S: serde::Serialize>(expr: &str, ctx: &S) -> Result<serde_json::Value, TemplateError> {
+    let env = environment();
+    let compiled = env.compile_expression(expr).map_err(syntax_error)?;
+    let value = compiled
+        .eval(minijinja::value::Serde(ctx))
+        .map_err(|e| TemplateError::Render {
+            message: render_message(&e),
+        })?;
+    if value.is_undefined() {
+        return Err(TemplateError::Render {
+            message: format!("`{expr}` is undefined"),
+        });
+    }
+    serde_json::to_value(&value).map_err(|e| TemplateError::Render {
+        message: format!("`{expr}` is not a JSON value: {e}"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn plan_args_keep_the_type_of_a_sole_expression() {
+        let vars = json!({"inputs": {"n": 3, "tags": ["a", "b"], "name": "x"}, "steps": {"s": {"result": "{{ inputs.n }}"}}});
+        let args = json!({
+            "n": "{{ inputs.n }}",
+            "tags": "{{- inputs.tags -}}",
+            "text": "n={{ inputs.n }}",
+            "nested": ["{{ inputs.name }}", 2, {"deep": "{{ inputs.n + 1 }}"}],
+            "again": "{{ steps.s.result }}",
+        });
+        assert_eq!(
+            render_args(&args, &vars).unwrap(),
+            json!({"n": 3, "tags": ["a", "b"], "text": "n=3", "nested": ["x", 2, {"deep": 4}],
+                   "again": "{{ inputs.n }}"})
+        );
+        let err = render_args(&json!({"x": "{{ inputs.missing }}"}), &vars).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "template failed to render: `inputs.missing` is undefined"
+        );
+    }
 
     #[test]
     fn finds_dotted_variables_but_not_loop_locals() {

@@ -145,7 +145,7 @@ plan: {steps: [{id: first, description: quick}, {id: slow, description: wait, de
             && let Ok(runs) = journal.runs()
             && let Some(run) = runs.first()
             && let Ok(read) = journal.events(&run.id)
-            && read.events.iter().any(|e| matches!(&e.kind, pe::run::EventKind::LlmCall { step: Some(step), .. } if step == "slow"))
+            && read.events.iter().any(|e| matches!(&e.kind, pe::run::EventKind::ToolStarted { step, .. } if step == "slow"))
         {
             break;
         }

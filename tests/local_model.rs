@@ -85,6 +85,53 @@ fn a_gguf_path_that_does_not_exist_is_a_usage_error() {
     );
 }
 
+/// The README's first command on the real model, three seeds: each run is right (exit 0 and
+/// the tool's answer about the two countries the task names) or says it failed (exit 1);
+/// never a wrong answer with exit 0. Measured 10 of 10 right (README); at least two of three
+/// must be right here, so a regression of the planner's constrained plan shows.
+#[test]
+fn the_quickstart_is_right_or_fails_visibly_on_the_embedded_model() {
+    let Some(_file) = model_file("the_quickstart_is_right_or_fails_visibly") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string(repo().join("workflows/quickstart.yaml")).unwrap();
+    let want = "Germany had the larger GDP in 2023: 4.46 trillion US dollars against 3.03 trillion for France, 1.43 trillion more (47% more).";
+    let mut right = 0;
+    for seed in 1..=3 {
+        let wf = dir.path().join(format!("quickstart-{seed}.yaml"));
+        std::fs::write(
+            &wf,
+            format!("{shipped}\nmodels:\n  default: {{model: local/{MODEL}, seed: {seed}}}\n"),
+        )
+        .unwrap();
+        let out = pe()
+            .env("PE_LOCAL_THREADS", "1")
+            .arg("exec")
+            .arg(&wf)
+            .args(["--json", "--store"])
+            .arg(dir.path().join(format!("store-{seed}")))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let doc: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("--json output is not JSON ({e}); stderr:\n{stderr}"));
+        match (out.status.code(), doc["status"].as_str()) {
+            (Some(0), Some("completed")) => {
+                assert_eq!(
+                    doc["output"],
+                    Value::String(want.into()),
+                    "seed {seed}: {stderr}"
+                );
+                right += 1;
+            }
+            (Some(1), Some("failed")) => assert_eq!(doc["output"], Value::Null, "seed {seed}"),
+            other => panic!("seed {seed}: {other:?}; stderr:\n{stderr}"),
+        }
+    }
+    assert!(right >= 2, "{right} of 3 seeds right");
+}
+
 /// The release checklist on the real model: whatever the tiny model decides, the run must
 /// end in a terminal status with every model call parsed (no "not JSON" problems), and the
 /// journal must show the local model at work.

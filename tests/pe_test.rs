@@ -39,7 +39,7 @@ fn every_shipped_workflow_passes_its_tests() {
         "test cost-of-living › San Francisco against Austin ... ok\n\
          test prior-authorization › adalimumab for P-1001 is submitted ... ok\n\
          test quickstart › France against Germany ... ok\n\
-         test quickstart › a model that never reports fails the run ... ok\n\
+         test quickstart › a plan that picks other countries fails the run ... ok\n\
          test release-checklist › every gate passes ... ok\n\
          test release-checklist › a failed smoke test gets a fix step ... ok\n\
          test release-checklist › failed verification aborts the release ... ok\n\

@@ -19,13 +19,18 @@ use llama_server::{Exchange, Proxy, Server};
 use serde_json::Value;
 
 /// The shipped workflows and the inputs they need.
-const WORKFLOWS: [(&str, &[&str]); 5] = [
+const WORKFLOWS: [(&str, &[&str]); 6] = [
     ("cost-of-living", &[]),
     ("prior-authorization", &[]),
+    ("quickstart", &[]),
     ("release-checklist", &["--input", "version=1.4.2"]),
     ("research-compare", &[]),
     ("scaffold-project", &[]),
 ];
+
+/// Workflows whose steps are direct tool steps: their tools run without the executor, so
+/// the server is asked for a plan, not for tool calls.
+const DIRECT: [&str; 1] = ["quickstart"];
 
 const TERMINAL: [&str; 4] = ["completed", "failed", "aborted", "budget_exhausted"];
 
@@ -80,7 +85,15 @@ impl Outcome {
                 self.refusals, self.fallbacks
             ));
         }
-        if self.server_tool_calls == 0 || self.answered == 0 || self.journal_tool_calls == 0 {
+        if DIRECT.contains(&self.workflow) {
+            if self.server_tool_calls != 0 || self.journal_tool_calls == 0 {
+                out.push(format!(
+                    "{w}: direct steps: {} tool calls by the server (want 0), {} in the journal",
+                    self.server_tool_calls, self.journal_tool_calls
+                ));
+            }
+        } else if self.server_tool_calls == 0 || self.answered == 0 || self.journal_tool_calls == 0
+        {
             out.push(format!(
                 "{w}: tools not at work: {} calls by the server, {} answered, {} in the journal",
                 self.server_tool_calls, self.answered, self.journal_tool_calls

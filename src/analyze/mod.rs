@@ -5,6 +5,7 @@
 
 mod builtins;
 mod cases;
+mod direct;
 mod hints;
 mod models;
 mod plan;
@@ -57,7 +58,9 @@ pub fn analyze(
     let tools = a.tools();
     a.task_and_prompts();
     a.fixed_plan();
+    a.step_args(&tools);
     a.output();
+    a.output_template();
     a.tests();
     if diags.pushed() > before {
         return None;

@@ -202,6 +202,7 @@ mod tests {
 
     fn step(id: &str, deps: &[&str]) -> StepSpec {
         StepSpec {
+            args: None,
             depends_on: deps.iter().map(|s| s.to_string()).collect(),
             description: id.into(),
             expected: None,

@@ -17,10 +17,13 @@ use crate::yaml::escape_pointer;
 pub mod vars {
     pub const TASK: &[&str] = &["inputs"];
     pub const TOOL: &[&str] = &["args", "inputs"];
+    /// A plan step's `args` and `output.template`: the inputs and the steps' results.
+    pub const RESULTS: &[&str] = &["inputs", "steps"];
     pub const PLANNER: &[&str] = &[
         "feedback",
         "inputs",
         "max_steps",
+        "step_args",
         "task",
         "tools",
         "workflow",
@@ -76,6 +79,14 @@ impl Analyzer<'_> {
                     }
                     if let Some(e) = &case.error {
                         self.template(&format!("{pointer}/cases/{i}/error"), e, vars::TOOL, params);
+                    }
+                    for (key, want) in &case.when {
+                        if let Value::String(text) = want
+                            && template::is_templated(text)
+                        {
+                            let p = format!("{pointer}/cases/{i}/when/{}", escape_pointer(key));
+                            self.template(&p, text, vars::TOOL, params);
+                        }
                     }
                     if let Some(Some(Value::Object(schema))) = params {
                         let known: Vec<&str> = schema

@@ -8,7 +8,7 @@ use crate::engine::Stop;
 use crate::engine::context::Ctx;
 use crate::engine::validate::{Rules, validate};
 use crate::run::event::{EndCause, EventKind};
-use crate::spec::StepSpec;
+use crate::spec::{StepArgs, StepSpec};
 
 /// What a person is asked to approve.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,6 +24,8 @@ pub struct PlanProposal {
     pub previous: Option<Vec<StepSpec>>,
     /// The run, so a deferred approval can say how to continue it.
     pub run_id: String,
+    /// Whether steps may carry `args` (`plan.step_args`).
+    pub step_args: StepArgs,
     pub tools: Vec<String>,
 }
 
@@ -34,7 +36,9 @@ impl PlanProposal {
         validate(
             steps,
             &Rules {
+                args: None,
                 kept: &self.kept,
+                step_args: self.step_args,
                 max_steps: self.max_steps,
                 tools: &tools,
             },
@@ -100,6 +104,7 @@ async fn review(ctx: &Ctx) -> Result<(), Stop> {
         plan: s.steps.values().map(|r| r.spec.clone()).collect(),
         previous,
         run_id: s.run_id.clone(),
+        step_args: ctx.workflow.file.plan.step_args,
         tools: ctx.tool_defs.iter().map(|t| t.name.clone()).collect(),
     });
     let run_id = proposal.run_id.clone();
@@ -115,7 +120,8 @@ async fn review(ctx: &Ctx) -> Result<(), Stop> {
     };
     match ctx.approver.review(proposal).await {
         Review::Approve => emit(None),
-        Review::Edit(steps) => {
+        Review::Edit(mut steps) => {
+            crate::engine::direct::link(&mut steps);
             checked.validate(&steps).map_err(|p| {
                 Stop::failed(
                     EndCause::PlanInvalid,

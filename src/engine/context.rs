@@ -6,6 +6,8 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::time::Instant;
 
+use serde_json::Value;
+
 use crate::engine::budget::Reservations;
 use crate::engine::control::Policy;
 use crate::engine::prompts::Prompts;
@@ -217,6 +219,27 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The tools a plan may name, with their parameters, and whether steps carry `args`.
+    pub fn plan_tools(&self) -> crate::engine::validate::PlanTools<'_> {
+        crate::engine::validate::PlanTools {
+            tools: self
+                .tool_defs
+                .iter()
+                .map(|t| (t.name.as_str(), &t.parameters))
+                .collect(),
+            step_args: self.workflow.file.plan.step_args,
+        }
+    }
+
+    /// Checks `args` written in a plan against the tool's parameters.
+    pub fn args_check(&self) -> impl Fn(&str, &Value, &[String]) -> Result<(), String> + Sync + '_ {
+        |tool: &str, args: &Value, templated: &[String]| {
+            self.toolbox
+                .check_written(tool, args, templated)
+                .map_err(|e| e.to_string())
+        }
+    }
+
     /// The common prompt variables plus a role's own (which win).
     pub fn vars(&self, extra: minijinja::Value) -> minijinja::Value {
         minijinja::value::merge_maps([extra, self.base_vars.clone()])

@@ -18,6 +18,7 @@ fn policy() -> Policy {
 
 fn step(id: &str, deps: &[&str]) -> StepSpec {
     StepSpec {
+        args: None,
         depends_on: deps.iter().map(|d| d.to_string()).collect(),
         description: format!("do {id}"),
         expected: None,

@@ -7,6 +7,7 @@ pub mod budget;
 pub mod call;
 pub mod context;
 pub(crate) mod control;
+pub mod direct;
 mod drive;
 pub mod plan;
 pub mod prompts;

@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::engine::Stop;
 use crate::engine::call::{CallError, call_model};
 use crate::engine::context::Ctx;
+use crate::engine::direct;
 use crate::engine::replan::Problem;
 use crate::engine::reply::json_object;
 use crate::engine::validate::{Rules, parse_steps, plan_schema_for, validate};
@@ -31,11 +32,15 @@ pub async fn make_plan(ctx: &Ctx) -> Result<Plan, Stop> {
     }
     let spec = &ctx.workflow.file.plan;
     let tools: Vec<&str> = ctx.tool_defs.iter().map(|t| t.name.as_str()).collect();
+    let check = ctx.args_check();
     let rules = Rules {
+        args: Some(&check),
         kept: &[],
         max_steps: spec.max_steps,
+        step_args: spec.step_args,
         tools: &tools,
     };
+    let schema = plan_schema_for(&ctx.plan_tools(), spec.max_steps);
     let template_shows_feedback = ctx
         .workflow
         .file
@@ -47,8 +52,11 @@ pub async fn make_plan(ctx: &Ctx) -> Result<Plan, Stop> {
     let mut feedback = String::new();
     let mut problem = Problem::None;
     for attempt in 1..=attempts {
-        let vars = ctx
-            .vars(minijinja::context! {feedback => feedback.as_str(), max_steps => spec.max_steps});
+        let vars = ctx.vars(minijinja::context! {
+            feedback => feedback.as_str(),
+            max_steps => spec.max_steps,
+            step_args => crate::engine::context::template_value(spec.step_args),
+        });
         let prompt = ctx.prompts.render(Role::Planner, &vars).map_err(|e| {
             Stop::failed(
                 EndCause::Fatal,
@@ -65,7 +73,7 @@ pub async fn make_plan(ctx: &Ctx) -> Result<Plan, Stop> {
             messages,
             response_format: ResponseFormat::Json {
                 name: "plan".into(),
-                schema: plan_schema_for(&tools, spec.max_steps),
+                schema: schema.clone(),
             },
             ..ModelRequest::default()
         };
@@ -75,7 +83,10 @@ pub async fn make_plan(ctx: &Ctx) -> Result<Plan, Stop> {
             }
             Ok(r) => json_object(&r.text)
                 .and_then(|v| parse_steps(v.get("steps")))
-                .and_then(|steps| validate(&steps, &rules).map(|()| steps)),
+                .and_then(|mut steps| {
+                    direct::link(&mut steps);
+                    validate(&steps, &rules).map(|()| steps)
+                }),
             Err(CallError::Model(e)) if !e.is_fatal() => {
                 // The model could not be asked: no feedback to give, ask again.
                 problem = Problem::Model(e.to_string());
@@ -135,6 +146,8 @@ fn fixed_plan(ctx: &Ctx, fixed: &[StepSpec]) -> Result<Plan, Stop> {
             })
         })
         .collect::<Result<Vec<_>, Stop>>()?;
+    let mut steps = steps;
+    direct::link(&mut steps);
     Ok(Plan {
         attempts: 0,
         source: "fixed",

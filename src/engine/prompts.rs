@@ -28,12 +28,18 @@ them. A step usually uses one tool; do not add steps the task does not ask for. 
 - "id": a short unique identifier, like "run_ci"
 - "description": what to do, specific enough to carry out on its own, with the values
   (names, versions, places) from the task
+{% if step_args == "none" %}
 - "tool": optional, the tool the step should use
+{% else %}
+- "tool": {% if step_args == "optional" %}optional, {% endif %}the tool the step runs
+- "args": {% if step_args == "optional" %}with "tool", {% endif %}the tool's arguments, with the values from the task; the step then
+  runs the tool with them directly. A value may use an earlier step's result: {% raw %}"{{ steps.ID.result }}"{% endraw %}
+{% endif %}
 - "depends_on": optional, ids of earlier steps whose results this step needs
 - "expected": what a successful result looks like
 
 Reply with only a JSON object:
-{"steps": [{"id": "...", "description": "...", "tool": "...", "depends_on": [], "expected": "..."}]}
+{"steps": [{"id": "...", "description": "...", "tool": "...", {% if step_args != "none" %}"args": {}, {% endif %}"depends_on": [], "expected": "..."}]}
 {% if feedback %}
 
 Your previous plan was rejected: {{ feedback }}

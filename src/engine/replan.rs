@@ -14,9 +14,10 @@ use crate::engine::Stop;
 use crate::engine::call::{CallError, call_model};
 use crate::engine::context::Ctx;
 use crate::engine::control::Trigger;
+use crate::engine::direct;
 use crate::engine::prompts::Prompts;
 use crate::engine::reply::json_object;
-use crate::engine::validate::{Rules, parse_steps, steps_schema_for, validate};
+use crate::engine::validate::{PlanTools, Rules, parse_steps, steps_schema_for, validate};
 use crate::model::{Message, ModelRequest, ResponseFormat};
 use crate::run::event::{Decision, EndCause, EventKind};
 use crate::run::state::RunState;
@@ -50,16 +51,19 @@ pub async fn replan(ctx: &Ctx, trigger: &Trigger) -> Result<(), Stop> {
             )
         })?;
     let tools: Vec<&str> = ctx.tool_defs.iter().map(|t| t.name.as_str()).collect();
+    let check = ctx.args_check();
     let rules = Rules {
+        args: Some(&check),
         kept: &kept,
         max_steps: spec.plan.max_steps,
+        step_args: spec.plan.step_args,
         tools: &tools,
     };
     let mut request = ModelRequest {
         messages,
         response_format: ResponseFormat::Json {
             name: "decision".into(),
-            schema: decision_schema(&tools, spec.plan.max_steps),
+            schema: decision_schema(&ctx.plan_tools(), spec.plan.max_steps),
         },
         ..ModelRequest::default()
     };
@@ -76,8 +80,9 @@ pub async fn replan(ctx: &Ctx, trigger: &Trigger) -> Result<(), Stop> {
             }
             Err(e) => return Err(Stop::from_call(e)),
         };
-        let parsed = parse_decision(&response.text).and_then(|d| {
-            if let Some(steps) = &d.steps {
+        let parsed = parse_decision(&response.text).and_then(|mut d| {
+            if let Some(steps) = &mut d.steps {
+                direct::link(steps);
                 validate(steps, &rules)?;
             }
             Ok(d)
@@ -191,7 +196,7 @@ fn parse_decision(text: &str) -> Result<Parsed, String> {
     })
 }
 
-fn decision_schema(tools: &[&str], max_steps: u32) -> Value {
+fn decision_schema(tools: &PlanTools, max_steps: u32) -> Value {
     json!({
         "type": "object",
         "properties": {

@@ -36,7 +36,12 @@ pub enum StepEnd {
 /// `step_finished` with what the failure policy does next.
 pub async fn run_step(ctx: Arc<Ctx>, step: StepSpec, attempt: u32) -> (String, StepEnd) {
     let t0 = Instant::now();
-    let work = tool_loop(&ctx, &step, attempt);
+    let work = async {
+        match &step.args {
+            Some(_) => crate::engine::direct::run(&ctx, &step, attempt).await,
+            None => tool_loop(&ctx, &step, attempt, 0).await,
+        }
+    };
     let mut end = match ctx.workflow.file.execute.step_timeout {
         Some(limit) => match tokio::time::timeout(limit.0, work).await {
             Ok(end) => end,
@@ -87,7 +92,14 @@ pub async fn run_step(ctx: Arc<Ctx>, step: StepSpec, attempt: u32) -> (String, S
     }
 }
 
-async fn tool_loop(ctx: &Ctx, step: &StepSpec, attempt: u32) -> StepEnd {
+/// The executor's loop for one attempt; `calls_before` tool calls of the attempt were made
+/// already (a direct call that failed), so call numbers and idempotency keys stay unique.
+pub(crate) async fn tool_loop(
+    ctx: &Ctx,
+    step: &StepSpec,
+    attempt: u32,
+    calls_before: u32,
+) -> StepEnd {
     let vars = ctx.vars(crate::engine::context::template_value(json!({
         "context": context_for(ctx, step),
         "step": {
@@ -119,7 +131,7 @@ async fn tool_loop(ctx: &Ctx, step: &StepSpec, attempt: u32) -> StepEnd {
     {
         request.tool_choice = ToolChoice::Tool(tool.clone());
     }
-    let mut calls = 0u32;
+    let mut calls = calls_before;
     for _ in 0..max {
         let response = match call_model(ctx, Role::Executor, Some(&step.id), &mut request).await {
             Ok(r) => r,
@@ -163,17 +175,43 @@ async fn tool_loop(ctx: &Ctx, step: &StepSpec, attempt: u32) -> StepEnd {
 }
 
 /// Where a tool call happens: the step, its attempt, and the call's number in the attempt.
-struct CallSite<'a> {
-    attempt: u32,
-    number: u32,
-    step: &'a str,
+pub(crate) struct CallSite<'a> {
+    pub attempt: u32,
+    pub number: u32,
+    pub step: &'a str,
 }
 
-/// Runs one tool call; `Ok` is what the model sees, `Err` ends the attempt (`on_error:
-/// fail_step`, or the store failed). Unknown tools and invalid arguments never run and
-/// always go back to the model. A tool that runs is journaled as started, durably, before
-/// it runs.
+/// Runs one tool call of the executor's loop; `Ok` is what the model sees, `Err` ends the
+/// attempt (`on_error: fail_step`, or the store failed). Unknown tools and invalid arguments
+/// never run and always go back to the model.
 async fn run_tool(ctx: &Ctx, at: &CallSite<'_>, call: &ToolCall) -> Result<String, StepEnd> {
+    match execute_tool(ctx, at, call).await? {
+        Ok(content) => Ok(content),
+        Err(e) => {
+            let fails_step = !matches!(
+                e,
+                ToolError::UnknownTool { .. } | ToolError::InvalidArguments { .. }
+            ) && ctx
+                .toolbox
+                .get(&call.name)
+                .is_some_and(|t| t.on_error == OnError::FailStep);
+            if fails_step {
+                Err(StepEnd::Failed(format!("tool `{}` failed: {e}", call.name)))
+            } else {
+                Ok(format!("error: {e}"))
+            }
+        }
+    }
+}
+
+/// Checks and runs one tool call and journals it: `tool_started`, durably, before a tool
+/// runs, then `tool_call`. The inner result is the tool's output or why it did not give one
+/// (unknown tool, invalid arguments: never run); `Err` is the store failing.
+pub(crate) async fn execute_tool(
+    ctx: &Ctx,
+    at: &CallSite<'_>,
+    call: &ToolCall,
+) -> Result<Result<String, ToolError>, StepEnd> {
     let t0 = Instant::now();
     let key = match ctx.toolbox.check(&call.name, &call.arguments) {
         Ok(()) => {
@@ -230,21 +268,7 @@ async fn run_tool(ctx: &Ctx, at: &CallSite<'_>, call: &ToolCall) -> Result<Strin
             step: at.step.to_string(),
         })
         .map_err(StepEnd::Journal)?;
-    match result {
-        Ok(out) => Ok(out.content),
-        Err(e) => {
-            let fails_step = outcome == ToolOutcome::Error
-                && ctx
-                    .toolbox
-                    .get(&call.name)
-                    .is_some_and(|t| t.on_error == OnError::FailStep);
-            if fails_step {
-                Err(StepEnd::Failed(format!("tool `{}` failed: {e}", call.name)))
-            } else {
-                Ok(format!("error: {e}"))
-            }
-        }
-    }
+    Ok(result.map(|out| out.content))
 }
 
 /// The same for the same call (run, step, attempt, call number, tool, arguments), so a

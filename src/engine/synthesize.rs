@@ -15,9 +15,12 @@ use crate::run::event::EndCause;
 use crate::spec::Role;
 use crate::tool::carried;
 
-/// Asks for the final answer.
+/// Asks for the final answer, or renders it from `output.template`.
 pub async fn synthesize(ctx: &Ctx) -> Result<Value, Stop> {
     let output = &ctx.workflow.file.output;
+    if let Some(template) = &output.template {
+        return rendered(ctx, template);
+    }
     let schema_text = output
         .schema
         .as_ref()
@@ -112,4 +115,53 @@ pub async fn synthesize(ctx: &Ctx) -> Result<Value, Stop> {
         ),
         Problem::None => Stop::failed(EndCause::SynthesisInvalid, "no final answer".into()),
     })
+}
+
+/// The answer `output.template` renders from `inputs` and `steps` (each step by id, in plan
+/// order: `status`, `description`, `tool`, and `result` or `error`). With `output.schema` the
+/// rendered text must be JSON valid against it; no model is asked to repair it.
+fn rendered(ctx: &Ctx, template: &str) -> Result<Value, Stop> {
+    let steps = ctx.recorder.with_state(|state| {
+        let mut map = serde_json::Map::new();
+        for s in state.steps.values() {
+            let mut entry = json!({
+                "description": s.spec.description,
+                "status": s.status.as_str(),
+                "tool": s.spec.tool,
+            });
+            if let Some(result) = &s.result {
+                entry["result"] = json!(result);
+            }
+            if let Some(error) = &s.error {
+                entry["error"] = json!(error);
+            }
+            map.insert(s.spec.id.clone(), entry);
+        }
+        Value::Object(map)
+    });
+    let vars = json!({"inputs": ctx.tool_ctx.inputs, "steps": steps});
+    let mut text = crate::template::render(template, &vars).map_err(|e| {
+        Stop::failed(
+            EndCause::SynthesisInvalid,
+            format!("output.template does not render: {e}"),
+        )
+    })?;
+    carried::cut(&mut text, carried::MAX_RESULT_BYTES);
+    let Some(schema) = &ctx.workflow.file.output.schema else {
+        return Ok(Value::String(text.trim().to_string()));
+    };
+    let validator = jsonschema::draft202012::new(schema).map_err(|e| {
+        Stop::failed(
+            EndCause::Fatal,
+            format!("output.schema does not compile: {e}"),
+        )
+    })?;
+    json_value(&text)
+        .and_then(|value| crate::schema::problems(&validator, &value).map(|()| value))
+        .map_err(|p| {
+            Stop::failed(
+                EndCause::SynthesisInvalid,
+                format!("output.template's answer does not match output.schema: {p}"),
+            )
+        })
 }

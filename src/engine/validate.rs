@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 use crate::analyze::find_cycle;
 use crate::diagnostic::did_you_mean;
-use crate::spec::StepSpec;
+use crate::engine::direct;
+use crate::spec::{StepArgs, StepSpec};
 
 /// Problems listed in one answer; the rest are counted.
 pub const MAX_PROBLEMS: usize = 10;
@@ -116,21 +117,78 @@ pub fn steps_schema() -> Value {
     })
 }
 
+/// The tools a plan may name, with their parameters' JSON Schema.
+pub struct PlanTools<'a> {
+    pub tools: Vec<(&'a str, &'a Value)>,
+    /// Whether steps carry `args` for their tool.
+    pub step_args: StepArgs,
+}
+
+impl PlanTools<'_> {
+    fn names(&self) -> Vec<&str> {
+        self.tools.iter().map(|(name, _)| *name).collect()
+    }
+}
+
 /// [`plan_schema`] with the workflow's rules that a schema can express: each step's `tool`
-/// is one of the workflow's tools and the plan has 1 to `max_steps` steps. Structured
-/// output (and the local model's constrained decoding) then cannot break them.
-pub fn plan_schema_for(tools: &[&str], max_steps: u32) -> Value {
+/// is one of the workflow's tools, with `args` fitting that tool's parameters when the
+/// workflow asks for them, and the plan has 1 to `max_steps` steps. Structured output (and
+/// the local model's constrained decoding) then cannot break them.
+pub fn plan_schema_for(tools: &PlanTools, max_steps: u32) -> Value {
     let mut schema = plan_schema();
     schema["properties"]["steps"] = steps_schema_for(tools, max_steps);
     schema
 }
 
-/// [`steps_schema`] with `tool` limited to `tools` (when there are any) and at most
-/// `max_steps` items.
-pub fn steps_schema_for(tools: &[&str], max_steps: u32) -> Value {
+/// [`steps_schema`] with `tool` limited to the workflow's tools (when there are any), `args`
+/// per tool when `step_args` asks for them, and at most `max_steps` items.
+pub fn steps_schema_for(tools: &PlanTools, max_steps: u32) -> Value {
     let mut schema = steps_schema();
-    if !tools.is_empty() {
-        schema["items"]["properties"]["tool"] = json!({"enum": tools});
+    if !tools.tools.is_empty() {
+        schema["items"]["properties"]["tool"] = json!({"enum": tools.names()});
+    }
+    if tools.step_args != StepArgs::None && !tools.tools.is_empty() {
+        // One shape per tool: `tool` names it and `args` fits its parameters.
+        let mut shapes: Vec<Value> = tools
+            .tools
+            .iter()
+            .map(|(name, parameters)| {
+                json!({
+                    "type": "object",
+                    "properties": {
+                        // An id that `{{ steps.ID.result }}` can name.
+                        "id": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,39}$"},
+                        "description": {"type": "string"},
+                        "tool": {"const": name},
+                        "args": parameters,
+                        "depends_on": {"type": "array", "items": {"type": "string"}},
+                        "expected": {"type": "string"}
+                    },
+                    "required": ["id", "description", "tool", "args"],
+                    "additionalProperties": false
+                })
+            })
+            .collect();
+        if tools.step_args == StepArgs::Optional {
+            let mut plain = schema["items"].clone();
+            plain["properties"]
+                .as_object_mut()
+                .map(|p| p.remove("tool"));
+            shapes.push(plain);
+        }
+        if max_steps <= 1 {
+            // One step has nothing to depend on: a small model would fill the list anyway.
+            for shape in &mut shapes {
+                if let Some(p) = shape["properties"].as_object_mut() {
+                    p.remove("depends_on");
+                }
+            }
+        }
+        schema["items"] = if shapes.len() == 1 {
+            shapes.remove(0)
+        } else {
+            json!({"anyOf": shapes})
+        };
     }
     schema["minItems"] = json!(1);
     schema["maxItems"] = json!(max_steps.max(1));
@@ -164,11 +222,19 @@ fn name_cut(message: &str) -> String {
     }
 }
 
+/// Checks written `args` against a tool's parameters, leaving alone the leaves at the given
+/// JSON pointers (templates, rendered only when the step runs).
+pub type ArgsCheck<'a> = &'a (dyn Fn(&str, &Value, &[String]) -> Result<(), String> + Sync);
+
 /// What a plan is checked against.
 pub struct Rules<'a> {
+    /// How `args` are checked against the tools' parameters (`None`: only their shape).
+    pub args: Option<ArgsCheck<'a>>,
     /// Ids of finished steps a revision keeps: new steps may depend on them, not reuse them.
     pub kept: &'a [String],
     pub max_steps: u32,
+    /// Whether steps may (or must) carry `args`.
+    pub step_args: StepArgs,
     pub tools: &'a [&'a str],
 }
 
@@ -222,7 +288,12 @@ pub fn validate(steps: &[StepSpec], rules: &Rules) -> Result<(), String> {
                 )
             });
         }
+        let reads = args_problems(s, rules, &known_set, &mut problems);
         for dep in &s.depends_on {
+            if reads.contains(dep) {
+                // Already said of the args that read it.
+                continue;
+            }
             if dep == &s.id {
                 problems.push(format!("step `{}` depends on itself", name(&s.id)));
             } else if !known_set.contains(dep.as_str()) {
@@ -257,6 +328,78 @@ pub fn validate(steps: &[StepSpec], rules: &Rules) -> Result<(), String> {
     problems.result()
 }
 
+/// The problems of a step's `args` (or of its missing ones); returns the step ids the args
+/// read that are already reported (unknown, or the step itself).
+fn args_problems(
+    s: &StepSpec,
+    rules: &Rules,
+    known: &HashSet<&str>,
+    problems: &mut Problems,
+) -> HashSet<String> {
+    let mut reported = HashSet::new();
+    let Some(args) = &s.args else {
+        if rules.step_args == StepArgs::Required {
+            problems.push(format!(
+                "step `{}` has no `args`; every step names a tool and its arguments",
+                name(&s.id)
+            ));
+        }
+        return reported;
+    };
+    if rules.step_args == StepArgs::None {
+        problems.push(format!(
+            "step `{}` has `args`, but this workflow's steps run through the executor (plan.step_args: none)",
+            name(&s.id)
+        ));
+        return reported;
+    }
+    let Some(tool) = &s.tool else {
+        problems.push(format!(
+            "step `{}` has `args` but no `tool` to pass them to",
+            name(&s.id)
+        ));
+        return reported;
+    };
+    if !args.is_object() {
+        problems.push(format!(
+            "step `{}`: `args` must be an object of the tool's arguments",
+            name(&s.id)
+        ));
+        return reported;
+    }
+    let refs = direct::references(args);
+    for p in refs.problems {
+        problems.add(|| format!("step `{}` {}", name(&s.id), name_cut(&p)));
+    }
+    for id in &refs.steps {
+        if id == &s.id {
+            problems.push(format!("step `{}`'s args read its own result", name(&s.id)));
+            reported.insert(id.clone());
+        } else if !known.contains(id.as_str()) {
+            problems.add(|| {
+                format!(
+                    "step `{}`'s args read unknown step `{}`",
+                    name(&s.id),
+                    name(id)
+                )
+            });
+            reported.insert(id.clone());
+        }
+    }
+    if let Some(check) = rules.args
+        && rules.tools.contains(&tool.as_str())
+    {
+        let templated: Vec<String> = direct::templated_leaves(args)
+            .into_iter()
+            .map(|(pointer, _)| pointer)
+            .collect();
+        if let Err(p) = check(tool, args, &templated) {
+            problems.add(|| format!("step `{}`: {}", name(&s.id), name_cut(&p)));
+        }
+    }
+    reported
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,6 +416,8 @@ mod tests {
             {"id": "b", "description": "z", "depends_on": ["a", "zzz"]},
         ]));
         let rules = Rules {
+            args: None,
+            step_args: StepArgs::None,
             kept: &[],
             max_steps: 2,
             tools: &["run_ci", "deploy"],
@@ -291,6 +436,8 @@ mod tests {
         let steps = plan(json!([{"id": "fix", "description": "x", "depends_on": ["ci"]}]));
         let kept = vec!["ci".to_string()];
         let rules = Rules {
+            args: None,
+            step_args: StepArgs::None,
             kept: &kept,
             max_steps: 5,
             tools: &[],
@@ -310,6 +457,8 @@ mod tests {
             .collect();
         let steps = plan(Value::Array(steps));
         let rules = Rules {
+            args: None,
+            step_args: StepArgs::None,
             kept: &[],
             max_steps: 100,
             tools: &["run_ci"],
@@ -350,12 +499,14 @@ mod tests {
         let v = json!([{"id": "a", "description": "x"}, {"id": "b", "name": "y"}]);
         assert_eq!(
             parse_steps(Some(&v)).unwrap_err(),
-            "step 2: unknown field `name`, expected one of `depends_on`, `description`, `expected`, `id`, `tool`"
+            "step 2: unknown field `name`, expected one of `args`, `depends_on`, `description`, `expected`, `id`, `tool`"
         );
         assert_eq!(
             validate(
                 &[],
                 &Rules {
+                    args: None,
+                    step_args: StepArgs::None,
                     kept: &[],
                     max_steps: 3,
                     tools: &[]

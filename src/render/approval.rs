@@ -120,15 +120,32 @@ pub fn plan_lines(steps: &[StepSpec]) -> String {
         .join("\n")
 }
 
-fn step_line(s: &StepSpec) -> String {
+/// `id: description [tool: t {args}] (after a, b)`: what a person approving a plan must
+/// see, the arguments a direct step will run with included (compact JSON, at most
+/// [`MAX_ARGS_CHARS`] characters shown).
+pub(crate) fn step_line(s: &StepSpec) -> String {
     let mut line = format!("{}: {}", s.id, s.description);
-    if let Some(tool) = &s.tool {
-        line.push_str(&format!(" [tool: {tool}]"));
+    match (&s.tool, &s.args) {
+        (Some(tool), Some(args)) => line.push_str(&format!(" [tool: {tool} {}]", shown_args(args))),
+        (Some(tool), None) => line.push_str(&format!(" [tool: {tool}]")),
+        (None, Some(args)) => line.push_str(&format!(" [args: {}]", shown_args(args))),
+        (None, None) => {}
     }
     if !s.depends_on.is_empty() {
         line.push_str(&format!(" (after {})", s.depends_on.join(", ")));
     }
     line
+}
+
+/// Characters of a step's `args` shown in a plan line.
+const MAX_ARGS_CHARS: usize = 200;
+
+fn shown_args(args: &serde_json::Value) -> String {
+    let text = args.to_string();
+    match text.char_indices().nth(MAX_ARGS_CHARS) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
+    }
 }
 
 /// A revision against the plan before it: `  ` kept, `- ` removed, `+ ` added (a changed
@@ -277,12 +294,31 @@ mod tests {
 
     fn step(id: &str, description: &str, deps: &[&str]) -> StepSpec {
         StepSpec {
+            args: None,
             depends_on: deps.iter().map(|d| d.to_string()).collect(),
             description: description.into(),
             expected: None,
             id: id.into(),
             tool: None,
         }
+    }
+
+    #[test]
+    fn a_direct_step_shows_the_arguments_it_will_run_with() {
+        let mut s = step("deploy", "Deploy", &["ci"]);
+        s.tool = Some("deploy".into());
+        s.args = Some(serde_json::json!({"env": "production", "version": "{{ inputs.v }}"}));
+        assert_eq!(
+            step_line(&s),
+            r#"deploy: Deploy [tool: deploy {"env":"production","version":"{{ inputs.v }}"}] (after ci)"#
+        );
+        s.args = Some(serde_json::json!({"text": "x".repeat(500)}));
+        let line = step_line(&s);
+        assert!(line.ends_with("xxx…] (after ci)"), "{line}");
+        assert_eq!(
+            line.chars().count(),
+            "deploy: Deploy [tool: deploy ".len() + 201 + "] (after ci)".len()
+        );
     }
 
     #[test]
@@ -311,6 +347,7 @@ mod tests {
             step("b", "second \"quoted\"", &["a"]),
         ];
         PlanProposal {
+            step_args: crate::spec::StepArgs::None,
             editable: steps.clone(),
             kept: vec![],
             max_steps: 3,

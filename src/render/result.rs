@@ -73,14 +73,11 @@ pub fn output_text(output: &Value) -> String {
 pub fn plan_text(state: &RunState) -> String {
     let mut out = String::new();
     for (i, s) in state.steps.values().enumerate() {
-        out.push_str(&format!("{}. {}: {}", i + 1, s.spec.id, s.spec.description));
-        if let Some(tool) = &s.spec.tool {
-            out.push_str(&format!(" [tool: {tool}]"));
-        }
-        if !s.spec.depends_on.is_empty() {
-            out.push_str(&format!(" (after {})", s.spec.depends_on.join(", ")));
-        }
-        out.push('\n');
+        out.push_str(&format!(
+            "{}. {}\n",
+            i + 1,
+            crate::render::approval::step_line(&s.spec)
+        ));
         if let Some(expected) = &s.spec.expected {
             out.push_str(&format!("   expected: {expected}\n"));
         }

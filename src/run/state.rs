@@ -547,6 +547,7 @@ mod tests {
 
     fn step(id: &str) -> StepSpec {
         StepSpec {
+            args: None,
             depends_on: vec![],
             description: format!("do {id}"),
             expected: None,

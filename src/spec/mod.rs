@@ -384,6 +384,9 @@ pub struct PlanSpec {
     pub max_steps: u32,
     #[serde(default)]
     pub parallel: bool,
+    /// Whether the planner writes each step's tool arguments (direct tool steps).
+    #[serde(default)]
+    pub step_args: StepArgs,
     /// A fixed plan: the planner is not called.
     #[serde(default)]
     pub steps: Option<Vec<StepSpec>>,
@@ -397,9 +400,24 @@ impl Default for PlanSpec {
             max_concurrency: default_concurrency(),
             max_steps: default_max_steps(),
             parallel: false,
+            step_args: StepArgs::default(),
             steps: None,
         }
     }
+}
+
+/// Whether the planner (and the replanner's revisions) give steps `args`: a step with `args`
+/// runs its tool directly, without an executor call.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StepArgs {
+    /// Steps have no `args`: the executor runs every step.
+    #[default]
+    None,
+    /// A step may name a tool with its `args`, or leave them out for the executor.
+    Optional,
+    /// Every step names a tool and its `args`.
+    Required,
 }
 
 fn default_plan_attempts() -> u32 {
@@ -416,6 +434,10 @@ fn default_max_steps() -> u32 {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StepSpec {
+    /// The tool's arguments: the step runs `tool` with them directly (no executor call).
+    /// String values are templates over `inputs` and `steps`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<Value>,
     #[serde(default)]
     pub depends_on: Vec<String>,
     pub description: String,
@@ -431,6 +453,9 @@ pub struct StepSpec {
 pub struct ExecuteSpec {
     #[serde(default)]
     pub context: ContextMode,
+    /// What a failed direct step (one with `args`) does.
+    #[serde(default)]
+    pub direct_fallback: DirectFallback,
     #[serde(default = "default_iterations")]
     pub max_iterations: u32,
     #[serde(default)]
@@ -444,6 +469,7 @@ impl Default for ExecuteSpec {
     fn default() -> Self {
         ExecuteSpec {
             context: ContextMode::default(),
+            direct_fallback: DirectFallback::default(),
             max_iterations: default_iterations(),
             step_timeout: None,
             tool_timeout: None,
@@ -453,6 +479,17 @@ impl Default for ExecuteSpec {
 
 fn default_iterations() -> u32 {
     5
+}
+
+/// When a step with `args` fails: its arguments do not render or validate, or the tool fails.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DirectFallback {
+    /// The step runs as a tool-calling loop with the executor instead.
+    Executor,
+    /// The attempt fails and `replan.on_step_failure` applies.
+    #[default]
+    Policy,
 }
 
 /// Which earlier results a step's prompt includes.
@@ -586,6 +623,9 @@ pub struct OutputSpec {
     pub max_repairs: u32,
     #[serde(default)]
     pub schema: Option<Value>,
+    /// The answer rendered from `inputs` and `steps` instead of asking the synthesizer.
+    #[serde(default)]
+    pub template: Option<String>,
 }
 
 impl Default for OutputSpec {
@@ -593,6 +633,7 @@ impl Default for OutputSpec {
         OutputSpec {
             max_repairs: default_repairs(),
             schema: None,
+            template: None,
         }
     }
 }

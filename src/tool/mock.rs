@@ -38,7 +38,7 @@ impl MockRunner {
     }
 
     /// The first case that applies, counted as used in the same critical section.
-    fn take_case(&self, cases: &[MockCase], args: &Value) -> Option<usize> {
+    fn take_case(&self, cases: &[MockCase], args: &Value, vars: &Value) -> Option<usize> {
         // A panic elsewhere while holding the lock leaves the counts valid: keep using them.
         let mut uses = self
             .uses
@@ -48,7 +48,7 @@ impl MockRunner {
             let left = case
                 .times
                 .is_none_or(|times| uses.get(i).copied().unwrap_or(0) < times);
-            left && matches_when(case, args)
+            left && matches_when(case, args, vars)
         })?;
         if let Some(count) = uses.get_mut(index) {
             *count = count.saturating_add(1);
@@ -91,7 +91,7 @@ impl ToolRunner for MockRunner {
         let text = match &self.spec {
             MockSpec::Fixed(text) => self.render("result", text, &vars)?,
             MockSpec::Cases(spec) => {
-                let (error, result) = match self.take_case(&spec.cases, args) {
+                let (error, result) = match self.take_case(&spec.cases, args, &vars) {
                     Some(index) => (&spec.cases[index].error, spec.cases[index].result.as_ref()),
                     None => (&spec.error, spec.result.as_ref()),
                 };
@@ -105,9 +105,17 @@ impl ToolRunner for MockRunner {
     }
 }
 
-fn matches_when(case: &MockCase, args: &Value) -> bool {
+/// A string value with template syntax is rendered first (over `args` and `inputs`), so a
+/// case can match "the country the task named": `when: {first: '{{ inputs.country }}'}`. One
+/// that does not render never matches.
+fn matches_when(case: &MockCase, args: &Value, vars: &Value) -> bool {
     case.when.iter().all(|(key, want)| match args.get(key) {
-        Some(got) => same(want, got),
+        Some(got) => match want {
+            Value::String(text) if template::is_templated(text) => {
+                template::render(text, vars).is_ok_and(|w| same(&Value::String(w), got))
+            }
+            _ => same(want, got),
+        },
         // `when: {x: null}` also matches a call that leaves `x` out.
         None => want.is_null(),
     })

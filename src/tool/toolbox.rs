@@ -160,7 +160,7 @@ impl Toolbox {
         ctx: &ToolContext,
     ) -> Result<ToolOutput, ToolError> {
         let entry = self.entry(name)?;
-        entry.validate(name, args)?;
+        entry.validate(name, args, &[])?;
         entry.calls.fetch_add(1, Ordering::Relaxed);
         let run = entry.runner.call(args, ctx);
         // Every tool has a timeout (its own, `execute.tool_timeout`, or the default).
@@ -178,7 +178,19 @@ impl Toolbox {
     /// Whether a call would run: the tool exists and the arguments fit its schema (what
     /// [`Toolbox::call`] checks first; the engine asks before journaling a call as started).
     pub fn check(&self, name: &str, args: &Value) -> Result<(), ToolError> {
-        self.entry(name)?.validate(name, args)
+        self.entry(name)?.validate(name, args, &[])
+    }
+
+    /// [`Toolbox::check`] of arguments written in a plan before they are rendered: problems
+    /// at or under the JSON pointers `templated` (strings still to be rendered) are left to
+    /// the check after rendering.
+    pub fn check_written(
+        &self,
+        name: &str,
+        args: &Value,
+        templated: &[String],
+    ) -> Result<(), ToolError> {
+        self.entry(name)?.validate(name, args, templated)
     }
 
     fn entry(&self, name: &str) -> Result<&Entry, ToolError> {
@@ -201,7 +213,7 @@ impl Toolbox {
 
 impl Entry {
     /// Every problem at once, so the model can fix its arguments in one retry.
-    fn validate(&self, name: &str, args: &Value) -> Result<(), ToolError> {
+    fn validate(&self, name: &str, args: &Value, skip: &[String]) -> Result<(), ToolError> {
         let invalid = |problems: String| ToolError::InvalidArguments {
             tool: name.to_string(),
             problems,
@@ -214,8 +226,15 @@ impl Entry {
                 )));
             }
         };
+        let skipped = |path: &str| {
+            skip.iter().any(|p| {
+                path.strip_prefix(p.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            })
+        };
         let problems: Vec<String> = validator
             .iter_errors(args)
+            .filter(|error| !skipped(error.instance_path().as_str()))
             .map(|error| {
                 let path = error.instance_path().as_str();
                 let message = clip(&error.to_string());

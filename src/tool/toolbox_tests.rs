@@ -295,7 +295,7 @@ fn long_problems_are_clipped() {
     let entry = &tools.entries["t"];
     let long = "é".repeat(1000);
     let Err(ToolError::InvalidArguments { problems, .. }) =
-        entry.validate("t", &json!({ "name": long }))
+        entry.validate("t", &json!({ "name": long }), &[])
     else {
         panic!("should be invalid");
     };
