@@ -168,6 +168,7 @@ fn config(workflow: &Path) -> RunConfig {
         approver: Arc::new(engine::approval::Headless),
         inputs,
         models,
+        parent: None,
         plan_only: false,
         prior: Vec::new(),
         redactor: Redactor::new(Vec::new()),

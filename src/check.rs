@@ -30,8 +30,12 @@ pub struct Checked {
     pub workflow: Option<Workflow>,
 }
 
-/// Checks a source that is already in memory.
+/// Checks a source that is already in memory (and the workflows its `workflow` tools name).
 pub fn check_source(source: &Source) -> Checked {
+    analyze::checking(&source.path, || check_one(source))
+}
+
+fn check_one(source: &Source) -> Checked {
     let mut diags = Bounded::new(MAX_DIAGNOSTICS);
     let doc = yaml::parse(source, &mut diags);
     // Nothing after a syntax error or a passed loader limit is trustworthy (or cheap).

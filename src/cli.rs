@@ -76,6 +76,32 @@ pub enum Command {
     /// recorded with `pe exec --record`. Exit 0 when every case passes, 1 when any fails,
     /// 3 when a workflow is invalid.
     Test(TestArgs),
+    /// List every tool of a workflow with its parameters, connecting to its MCP servers.
+    ///
+    /// Declared tools, workflow tools (their parameters are the child's inputs) and every
+    /// tool each `mcp` entry's server lists, as the run would name them (`<entry>__<tool>`).
+    /// `pe check` stays offline; this command starts the servers (and stops them again).
+    Tools(ToolsArgs),
+    /// The guard of an MCP server's process group (internal: kills the group when pe dies).
+    #[command(name = "__mcp-guard", hide = true)]
+    McpGuard,
+}
+
+#[derive(Debug, Args)]
+pub struct ToolsArgs {
+    /// The workflow file (`-` reads it from standard input).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Set an input the `mcp` entries' templates use: `--input root=./data` (repeatable).
+    #[arg(long = "input", short = 'i', value_name = "KEY=VALUE")]
+    pub inputs: Vec<String>,
+    /// Read inputs from a YAML or JSON file (`-` for standard input); `--input` overrides it.
+    #[arg(long, value_name = "FILE")]
+    pub inputs_file: Option<PathBuf>,
+    /// One JSON document: every tool with its kind, description and parameters, and every
+    /// server with what it reported.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -55,6 +55,13 @@ pub enum Kind {
     TestNotHermetic,
     /// A tool that declares no kind, or more than one.
     ToolKind,
+    /// A tool key that does not apply to the tool's kind (`include` without `mcp`,
+    /// `parameters` on an `mcp` or `workflow` entry).
+    ToolOption,
+    /// Workflow tools that call each other in a loop, across files.
+    WorkflowCycle,
+    /// A workflow tool whose file cannot be read or is not a valid workflow.
+    WorkflowTool,
     /// A YAML file passes a loader limit (aliases copy too much, values nest too deep).
     YamlLimit,
     /// The YAML itself is malformed.
@@ -80,6 +87,7 @@ impl Kind {
             Kind::TemplateSyntax => "pe::template-syntax",
             Kind::TestNotHermetic => "pe::test-not-hermetic",
             Kind::ToolKind => "pe::tool-kind",
+            Kind::ToolOption => "pe::tool-option",
             Kind::UndefinedVariable => "pe::undefined-variable",
             Kind::UnknownBuiltin => "pe::unknown-builtin",
             Kind::UnknownFilter => "pe::unknown-filter",
@@ -89,6 +97,8 @@ impl Kind {
             Kind::UnknownStep => "pe::unknown-step",
             Kind::UnknownTest => "pe::unknown-test",
             Kind::UnknownTool => "pe::unknown-tool",
+            Kind::WorkflowCycle => "pe::workflow-cycle",
+            Kind::WorkflowTool => "pe::workflow-tool",
             Kind::YamlLimit => "pe::yaml-limit",
             Kind::YamlSyntax => "pe::yaml-syntax",
             Kind::YamlUnsupported => "pe::yaml-unsupported",
@@ -126,6 +136,12 @@ impl Diagnostic {
 
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
+        self
+    }
+
+    /// The same diagnostic at another place.
+    pub fn span_at(mut self, span: Span) -> Self {
+        self.span = span;
         self
     }
 }

@@ -33,6 +33,10 @@ use cli::{Cli, Command};
 /// Runs one command line and returns the process exit code.
 pub fn run(cli: Cli) -> u8 {
     render::color::init(cli.color);
+    // MCP servers' process groups are guarded by this executable (`pe __mcp-guard`).
+    if let Ok(exe) = std::env::current_exe() {
+        tool::mcp::set_guard_program(exe);
+    }
     let result = match cli.command {
         Command::Check(args) => commands::check::run(&args),
         Command::Completions(args) => commands::help::completions(&args),
@@ -43,7 +47,9 @@ pub fn run(cli: Cli) -> u8 {
         Command::Resume(args) => commands::resume::run(&args),
         Command::Show(args) => commands::show::run(&args),
         Command::Test(args) => commands::test::run(&args),
+        Command::Tools(args) => commands::tools::run(&args),
         Command::Schema(args) => commands::schema::run(&args),
+        Command::McpGuard => return tool::mcp::guard_main(),
     };
     match result {
         Ok(code) => code,

@@ -3,6 +3,7 @@
 //! tool kinds are resolved, model references point at known providers, templates compile.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -11,6 +12,7 @@ use crate::duration::Duration;
 use crate::spec::{
     HttpSpec, MockSpec, ModelSettings, OnError, ProviderKind, ProviderSpec, Role, WorkflowFile,
 };
+pub use crate::tool::McpEntry;
 
 /// Default output kept from one tool call before it is cut with a marker.
 pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 64 * 1024;
@@ -89,7 +91,15 @@ pub enum ToolKind {
         inherit_env: Vec<String>,
     },
     Http(HttpSpec),
+    /// An MCP server: not a tool itself; its tools are added when it connects.
+    Mcp(McpEntry),
     Mock(MockSpec),
+    /// Another workflow, run as a child run per call.
+    Workflow {
+        /// The child file as written in the entry (relative to this workflow's directory).
+        path: String,
+        workflow: Arc<Workflow>,
+    },
 }
 
 impl ToolKind {
@@ -98,7 +108,9 @@ impl ToolKind {
             ToolKind::Builtin(_) => "builtin",
             ToolKind::Command { .. } => "command",
             ToolKind::Http(_) => "http",
+            ToolKind::Mcp(_) => "mcp",
             ToolKind::Mock(_) => "mock",
+            ToolKind::Workflow { .. } => "workflow",
         }
     }
 }

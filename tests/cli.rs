@@ -67,6 +67,7 @@ fn the_man_page_is_roff_and_out_dir_writes_one_page_per_command() {
             "pe-schema.1",
             "pe-show.1",
             "pe-test.1",
+            "pe-tools.1",
             "pe.1"
         ]
     );

@@ -37,6 +37,10 @@ fn every_shipped_workflow_passes_its_tests() {
     assert_eq!(
         stdout,
         "test cost-of-living › San Francisco against Austin ... ok\n\
+         test deploy-and-verify › deployed and verified (the child stubbed) ... ok\n\
+         test deploy-and-verify › the child really runs and finds a bad error rate ... ok\n\
+         test notes-digest › two notes, three action items ... ok\n\
+         test notes-digest › a note the server cannot read fails the step ... ok\n\
          test prior-authorization › adalimumab for P-1001 is submitted ... ok\n\
          test quickstart › France against Germany ... ok\n\
          test quickstart › a plan that picks other countries fails the run ... ok\n\
@@ -45,7 +49,9 @@ fn every_shipped_workflow_passes_its_tests() {
          test release-checklist › failed verification aborts the release ... ok\n\
          test research-compare › France against Germany ... ok\n\
          test scaffold-project › a FastAPI project is scaffolded ... ok\n\
-         \n9 passed, 0 failed\n",
+         test verify-deployment › a healthy deployment ... ok\n\
+         test verify-deployment › a bad error rate is reported, not hidden ... ok\n\
+         \n15 passed, 0 failed\n",
         "{stderr}"
     );
     assert_eq!(code, Some(0));

@@ -26,7 +26,8 @@ impl Analyzer<'_> {
     }
 
     fn case_references(&mut self, base: &str, case: &TestCase) {
-        let tools: Vec<&str> = self.file.tools.keys().map(String::as_str).collect();
+        let names = self.tool_names();
+        let tools: Vec<&str> = names.iter().map(String::as_str).collect();
         let inputs: Vec<&str> = self.file.inputs.keys().map(String::as_str).collect();
         let live: Vec<(usize, &String)> = match &case.live {
             crate::spec::LiveTools::Tools(names) => names.iter().enumerate().collect(),
@@ -48,7 +49,13 @@ impl Analyzer<'_> {
                     .map(|(j, n)| (format!("{base}/live/{j}"), n, false)),
             );
         for (pointer, name, is_key) in named {
-            if !tools.contains(&name.as_str()) {
+            // `live` names whole `mcp` entries (the server runs); stubs name their tools.
+            let known = if is_key {
+                self.tool_known(name)
+            } else {
+                self.file.tools.contains_key(name.as_str())
+            };
+            if !known {
                 let span = if is_key {
                     self.doc.key_span(&pointer)
                 } else {
@@ -174,6 +181,10 @@ fn worldly_kind(spec: &ToolSpec) -> Option<&'static str> {
         Some("command")
     } else if spec.http.is_some() {
         Some("http")
+    } else if spec.workflow.is_some() {
+        // Its child would call the child's real models. (An `mcp` entry is not listed: in a
+        // case that does not let it run, its tools are exactly the stubbed ones.)
+        Some("workflow")
     } else {
         spec.builtin
             .as_deref()

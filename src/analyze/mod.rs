@@ -10,6 +10,7 @@ mod hints;
 mod models;
 mod plan;
 mod templates;
+mod tool_sources;
 mod tools;
 
 use std::collections::HashSet;
@@ -31,6 +32,8 @@ use crate::yaml::{Document, escape_pointer};
 pub use models::{ModelProblem, resolve_model};
 pub use plan::find_cycle;
 pub use templates::{undefined_in, vars};
+pub use tool_sources::MAX_WORKFLOW_DEPTH;
+pub(crate) use tool_sources::checking;
 
 struct Analyzer<'a> {
     diags: &'a mut dyn DiagnosticSink,
@@ -140,7 +143,23 @@ impl Analyzer<'_> {
         let mut out = IndexMap::new();
         for (name, spec) in &self.file.tools {
             let base = format!("/tools/{}", escape_pointer(name));
-            let kind = if let Some(argv) = &spec.command {
+            let mut description = spec.description.clone();
+            let mut derived_parameters = None;
+            if spec.mcp.is_none() {
+                self.mcp_keys_elsewhere(&base, spec);
+            }
+            let kind = if let Some(mcp) = &spec.mcp {
+                self.mcp_entry(&base, spec, mcp)
+            } else if let Some(file) = &spec.workflow {
+                match self.workflow_entry(&base, name, spec, file) {
+                    Some((kind, parameters, child_description)) => {
+                        description = child_description;
+                        derived_parameters = Some(parameters);
+                        kind
+                    }
+                    None => continue,
+                }
+            } else if let Some(argv) = &spec.command {
                 for (i, arg) in argv.iter().enumerate() {
                     self.template(
                         &format!("{base}/command/{i}"),
@@ -195,6 +214,9 @@ impl Analyzer<'_> {
                 continue;
             };
             let parameters = match (&spec.parameters, &kind) {
+                _ if derived_parameters.is_some() => derived_parameters.unwrap_or_default(),
+                // Reported by `mcp_entry`: the server gives each tool's parameters.
+                (Some(_), ToolKind::Mcp(_)) => json!({"type": "object"}),
                 (Some(p), _) => {
                     if let Err(problem) = check_user_schema(p) {
                         let what =
@@ -210,7 +232,7 @@ impl Analyzer<'_> {
             out.insert(
                 name.clone(),
                 Tool {
-                    description: spec.description.clone(),
+                    description,
                     kind,
                     max_output_bytes: spec.max_output_bytes.unwrap_or(DEFAULT_MAX_OUTPUT_BYTES),
                     name: name.clone(),

@@ -69,7 +69,8 @@ impl Analyzer<'_> {
         }
         let ids: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
         let known: HashSet<&str> = ids.iter().copied().collect();
-        let tools: Vec<&str> = self.file.tools.keys().map(String::as_str).collect();
+        let names = self.tool_names();
+        let tools: Vec<&str> = names.iter().map(String::as_str).collect();
         for (i, step) in steps.iter().enumerate() {
             for (j, dep) in step.depends_on.iter().enumerate() {
                 let span = self
@@ -97,7 +98,7 @@ impl Analyzer<'_> {
                 }
             }
             if let Some(tool) = &step.tool
-                && !tools.contains(&tool.as_str())
+                && !self.tool_known(tool)
             {
                 self.push(
                     Diagnostic::new(

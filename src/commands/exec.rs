@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::check::load_workflow;
 use crate::cli::ExecArgs;
+use crate::commands::children::{Children, ModelPool};
 use crate::commands::durable::{approver, print_result, run_journaled, sha256};
 use crate::engine::{self, RunConfig};
 use crate::error::Error;
@@ -15,6 +16,7 @@ use crate::model::{Model, ModelSet, apply_overrides, connect_all};
 use crate::run::cassette::{
     Recording, RecordingModel, RecordingTool, Replay, ReplayModel, ReplayTool,
 };
+use crate::run::cassette_mcp::{RecordingConnector, ReplayConnector};
 use crate::run::id::new_run_id;
 use crate::run::inputs;
 use crate::run::journal::Journal;
@@ -33,9 +35,11 @@ pub fn run(args: &ExecArgs) -> Result<u8, Error> {
     let inputs = inputs::resolve(&workflow, &given)?;
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let choices = apply_overrides(&workflow, &args.models, &cwd)?;
+    let bases = choices.bases.clone();
     let roles = engine::roles_used(&workflow);
     let redactor = redactor(&workflow);
     let mut toolbox = Toolbox::new(&workflow.tools);
+    let store = store_dir(args.store.as_deref());
     let replay = args
         .replay
         .as_deref()
@@ -51,6 +55,15 @@ pub fn run(args: &ExecArgs) -> Result<u8, Error> {
         Some(replay) => replay_models(choices.choices, &roles, replay),
         None => connect_all(choices, &roles)?,
     };
+    // Children (workflow tools) share the models connected here, before any recording
+    // decorator: a replayed parent never runs its children, so their calls are not recorded.
+    let children = Children::journaled(
+        &store,
+        args.models.clone(),
+        ModelPool::of(&models, &bases),
+        args.yes,
+    );
+    toolbox = toolbox.with_child_runs(children);
     let models = match &recording {
         Some(recording) => record_models(models, recording),
         None => models,
@@ -58,29 +71,32 @@ pub fn run(args: &ExecArgs) -> Result<u8, Error> {
     // Outside the recording: the cassette holds what the model was actually sent.
     .redacted(&redactor);
     if let Some(replay) = &replay {
-        toolbox = toolbox.map_runners(|name, _| {
-            Arc::new(ReplayTool {
-                name: name.to_string(),
-                replay: Arc::clone(replay),
-            })
-        });
+        toolbox = replaying(toolbox, replay);
     }
     if let Some(recording) = &recording {
-        toolbox = toolbox.map_runners(|name, inner| {
-            Arc::new(RecordingTool {
-                inner,
-                name: name.to_string(),
-                recording: Arc::clone(recording),
-            }) as Arc<dyn ToolRunner>
-        });
+        let tools = Arc::clone(recording);
+        toolbox = toolbox
+            .map_runners(move |name, inner| {
+                Arc::new(RecordingTool {
+                    inner,
+                    name: name.to_string(),
+                    recording: Arc::clone(&tools),
+                }) as Arc<dyn ToolRunner>
+            })
+            .map_connectors(|_, inner| {
+                Arc::new(RecordingConnector {
+                    inner,
+                    recording: Arc::clone(recording),
+                })
+            });
     }
-    let store = store_dir(args.store.as_deref());
     let journal = Journal::open(&store).map_err(|source| Error::Store { source })?;
     let config = RunConfig {
         approve: args.yes,
         approver: approver(),
         inputs,
         models,
+        parent: None,
         plan_only: args.plan_only,
         prior: Vec::new(),
         redactor,
@@ -134,15 +150,40 @@ pub fn open_run(
     Ok((journal, id, read))
 }
 
-/// Keeps the values of the workflow's API-key variables out of journals and cassettes.
+/// A toolbox whose every tool (and MCP server listing) is answered from the cassette.
+pub fn replaying(toolbox: Toolbox, replay: &Arc<Replay>) -> Toolbox {
+    let tools = Arc::clone(replay);
+    toolbox
+        .map_runners(move |name, _| {
+            Arc::new(ReplayTool {
+                name: name.to_string(),
+                replay: Arc::clone(&tools),
+            })
+        })
+        .map_connectors(|_, _| {
+            Arc::new(ReplayConnector {
+                replay: Arc::clone(replay),
+            })
+        })
+}
+
+/// Keeps secrets out of journals and cassettes: the values of the workflow's API-key
+/// variables, and of the variables its MCP servers get from pe's environment
+/// (`inherit_env`, `headers_from_env`).
 pub fn redactor(workflow: &Workflow) -> Redactor {
-    Redactor::from_env(
-        workflow
-            .file
-            .providers
-            .values()
-            .filter_map(|p| p.api_key_env.as_deref()),
-    )
+    let mut names: Vec<&str> = workflow
+        .file
+        .providers
+        .values()
+        .filter_map(|p| p.api_key_env.as_deref())
+        .collect();
+    for tool in workflow.file.tools.values() {
+        if let Some(mcp) = &tool.mcp {
+            names.extend(mcp.inherit_env.iter().map(String::as_str));
+            names.extend(mcp.headers_from_env.values().map(String::as_str));
+        }
+    }
+    Redactor::from_env(names)
 }
 
 /// A model set whose every role answers from the cassette.

@@ -1,6 +1,7 @@
 //! One module per subcommand: each turns parsed arguments into work and an exit code.
 
 pub mod check;
+pub(crate) mod children;
 pub mod durable;
 pub mod exec;
 pub mod help;
@@ -10,3 +11,4 @@ pub mod runs;
 pub mod schema;
 pub mod show;
 pub mod test;
+pub mod tools;

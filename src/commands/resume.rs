@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::check::load_workflow;
 use crate::cli::ResumeArgs;
+use crate::commands::children::{Children, ModelPool};
 use crate::commands::durable::{approver, print_result, run_journaled, sha256, take_lease};
 use crate::commands::exec::{open_run, redactor, store_dir};
 use crate::engine::approval::{Approver, PlanProposal, Review};
@@ -94,8 +95,17 @@ pub fn run(args: &ResumeArgs) -> Result<u8, Error> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let overrides = recorded_overrides(&workflow, &state, &args.models);
     let choices = apply_overrides(&workflow, &overrides, &cwd)?;
+    let bases = choices.bases.clone();
     let models =
         connect_all(choices, &engine::roles_used(&workflow))?.redacted(&redactor(&workflow));
+    // An unfinished child of a workflow tool is resumed when the parent makes its call again
+    // (the child's id comes from the call's idempotency key); a finished one is reused.
+    let children = Children::journaled(
+        &store,
+        overrides,
+        ModelPool::of(&models, &bases),
+        args.approve,
+    );
     let approver: Arc<dyn Approver> = if args.reject {
         Arc::new(Rejector)
     } else {
@@ -106,11 +116,12 @@ pub fn run(args: &ResumeArgs) -> Result<u8, Error> {
         approver,
         inputs,
         models,
+        parent: None,
         plan_only: false,
         prior: read.events.clone(),
         redactor: redactor(&workflow),
         run_id: id,
-        toolbox: Arc::new(Toolbox::new(&workflow.tools)),
+        toolbox: Arc::new(Toolbox::new(&workflow.tools).with_child_runs(children)),
         workflow,
         workflow_sha256: now,
     };

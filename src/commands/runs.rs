@@ -39,6 +39,8 @@ pub fn run(args: &RunsArgs) -> Result<u8, Error> {
         };
         rows.push(json!({
             "id": row.id,
+            // A child run of a workflow tool names the run that started it.
+            "parent": state.parent.as_ref().map(|p| p.run.clone()),
             "workflow": row.workflow,
             // A run without `run_finished` is still running or was killed: `pe resume` it.
             "status": state.status().map_or("unfinished", |s| s.as_str()),
@@ -82,10 +84,15 @@ pub fn run(args: &RunsArgs) -> Result<u8, Error> {
             counts["failed"].as_u64().unwrap_or(0),
             counts["total"].as_u64().unwrap_or(0)
         );
+        // A child run follows its parent (ids sort that way), shown as `↳ .<suffix>`.
+        let id = match r["parent"].as_str() {
+            Some(parent) => format!("  ↳ {}", text("id").strip_prefix(parent).unwrap_or("")),
+            None => text("id"),
+        };
         let _ = writeln!(
             out,
             "{:<26} {:<24} {:<18} {:>7} {:<24} {:>9} {:>9}",
-            text("id"),
+            id,
             text("workflow"),
             text("status"),
             failed,

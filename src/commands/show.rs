@@ -18,6 +18,9 @@ use crate::run::state::RunState;
 /// How many characters of a tool call's arguments and output the timeline shows.
 const TOOL_CHARS: usize = 200;
 
+/// How many of an MCP server's last stderr lines the timeline shows.
+const STDERR_LINES: usize = 10;
+
 pub fn run(args: &ShowArgs) -> Result<u8, Error> {
     let store = args
         .store
@@ -73,9 +76,41 @@ pub fn story(events: &[Event]) -> String {
 /// What the story says about one event (`None`: nothing).
 fn told(state: &RunState, event: &Event) -> Option<String> {
     match &event.kind {
-        EventKind::RunStarted { task, .. } => {
+        EventKind::RunStarted { parent, task, .. } => {
             let head = line(state, event)?;
-            Some(format!("{head}\ntask: {}", one_line(task, 300)))
+            let child = parent
+                .as_ref()
+                .map(|p| {
+                    format!(
+                        "\nchild of run {} (step `{}`, workflow tool `{}`)",
+                        p.run, p.step, p.tool
+                    )
+                })
+                .unwrap_or_default();
+            Some(format!("{head}{child}\ntask: {}", one_line(task, 300)))
+        }
+        EventKind::McpClosed {
+            exited,
+            stderr,
+            tool,
+        } => {
+            let how = match exited {
+                Some(exit) => format!("mcp {tool}: the server had {exit}"),
+                None => format!("mcp {tool}: closed"),
+            };
+            let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+            if lines.is_empty() {
+                return Some(how);
+            }
+            let start = lines.len().saturating_sub(STDERR_LINES);
+            let tail: Vec<String> = lines[start..]
+                .iter()
+                .map(|l| format!("    {}", one_line(l, TOOL_CHARS)))
+                .collect();
+            Some(format!(
+                "{how}; the end of its stderr:\n{}",
+                tail.join("\n")
+            ))
         }
         EventKind::LlmCall {
             attempts,
@@ -126,6 +161,7 @@ fn told(state: &RunState, event: &Event) -> Option<String> {
         }
         EventKind::ToolCall {
             arguments,
+            child_run,
             duration_ms,
             error,
             name,
@@ -150,7 +186,11 @@ fn told(state: &RunState, event: &Event) -> Option<String> {
                     one_line(error.as_deref().unwrap_or(""), TOOL_CHARS)
                 ),
             };
-            Some(format!("  {step} · {name} {args} {said}"))
+            let child = child_run
+                .as_deref()
+                .map(|c| format!("\n    child run {c} (pe show {c})"))
+                .unwrap_or_default();
+            Some(format!("  {step} · {name} {args} {said}{child}"))
         }
         EventKind::BudgetExhausted {
             limit, used, max, ..

@@ -16,14 +16,15 @@ use serde_json::{Value, json};
 
 use crate::check::{check_source, read_source};
 use crate::cli::TestArgs;
-use crate::commands::exec::replay_models;
+use crate::commands::children::Children;
+use crate::commands::exec::{replay_models, replaying};
 use crate::engine::approval::Headless;
 use crate::engine::{self, MemorySink, RunConfig};
 use crate::error::{Error, exit};
 use crate::model::scripted::ScriptedModel;
 use crate::model::{Model, ModelSet, apply_overrides, connect_all};
 use crate::render::result::output_text;
-use crate::run::cassette::{Replay, ReplayTool};
+use crate::run::cassette::Replay;
 use crate::run::inputs;
 use crate::run::redact::Redactor;
 use crate::run::state::RunState;
@@ -197,12 +198,7 @@ async fn run_case(
     let models = if let Some(cassette) = &case.cassette {
         let replay =
             Replay::load(&dir.join(cassette)).map_err(|source| Error::Cassette { source })?;
-        toolbox = toolbox.map_runners(|name, _| {
-            Arc::new(ReplayTool {
-                name: name.to_string(),
-                replay: Arc::clone(&replay),
-            })
-        });
+        toolbox = replaying(toolbox, &replay);
         let choices = apply_overrides(workflow, &[], dir)?;
         replay_models(choices.choices, &roles, &replay)
     } else {
@@ -240,12 +236,19 @@ async fn run_case(
         }
     };
     let models = models.redacted(&crate::commands::exec::redactor(workflow));
-    let toolbox = Arc::new(toolbox.with_stubs(&case.tools));
+    // A workflow tool the case lets run (`live`) runs its child in memory on the case's
+    // models.
+    let children = Children::in_memory(&models);
+    let toolbox = toolbox
+        .with_child_runs(children)
+        .with_stubs(&case.tools, |name| case.live.allows(name));
+    let toolbox = Arc::new(toolbox);
     let config = RunConfig {
         approve: true,
         approver: Arc::new(Headless),
         inputs,
         models,
+        parent: None,
         plan_only: false,
         prior: Vec::new(),
         redactor: Redactor::default(),

@@ -106,6 +106,16 @@ pub async fn call_model(
     let mut ledger = ctx.recorder.ledger();
     ledger.reserved.release(role, &need);
     guard.held = false;
+    if let Some(up) = &ctx.parent_budget {
+        up.gate.release(role, &need);
+        up.gate.spent(
+            &up.key,
+            role,
+            requests,
+            usage,
+            budget::cost(settings.price, usage),
+        );
+    }
     let kind = EventKind::LlmCall {
         attempts: journal.retries.load(Ordering::Relaxed) + 1,
         cached_input_tokens: usage.cached_input_tokens,
@@ -149,9 +159,16 @@ fn reserve(
     }
     let spec = &ctx.workflow.file.budget;
     let mut estimate = model.estimate(request);
-    if let Some(left) =
-        budget::tokens_left(spec, &ledger.state.usage, &ledger.reserved.totals, role)
-    {
+    let here = budget::tokens_left(spec, &ledger.state.usage, &ledger.reserved.totals, role);
+    let above = ctx
+        .parent_budget
+        .as_ref()
+        .and_then(|up| up.gate.tokens_left(role));
+    let left = match (here, above) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    if let Some(left) = left {
         let room = left / u64::from(requests);
         let cap = request.max_output_tokens.unwrap_or(0);
         let fits = room.saturating_sub(estimate.input_tokens);
@@ -178,6 +195,11 @@ fn reserve(
         &need,
         ctx.started.elapsed(),
     );
+    // A child run's call must fit its parent's budget too (reserved there as well).
+    let checked = checked.and_then(|()| match &ctx.parent_budget {
+        Some(up) => up.gate.reserve(role, &need),
+        None => Ok(()),
+    });
     if let Err(hit) = checked {
         let kind = EventKind::BudgetExhausted {
             limit: hit.limit,
@@ -279,6 +301,16 @@ impl Drop for InFlight<'_> {
         }
         let mut ledger = self.ctx.recorder.ledger();
         ledger.reserved.release(self.role, &self.need);
+        if let Some(up) = &self.ctx.parent_budget {
+            up.gate.release(self.role, &self.need);
+            up.gate.spent(
+                &up.key,
+                self.role,
+                self.need.requests,
+                self.need.usage,
+                budget::cost(self.price, self.need.usage),
+            );
+        }
         let kind = EventKind::LlmCall {
             attempts: 1,
             cached_input_tokens: 0,

@@ -88,6 +88,9 @@ pub struct JournalHalt {
 /// The run's state, reservations of calls in flight, and the next sequence number, under
 /// one lock so that checking a budget and reserving it is atomic across concurrent steps.
 pub struct Ledger {
+    /// What child runs spent, by the idempotency key of the call that started them; also
+    /// counted in `reserved` until the call's `tool_call` journals it.
+    pub children: std::collections::HashMap<String, crate::run::event::UsageTotals>,
     /// Set by the first event the sink refused; every later emit fails with it.
     halted: Option<JournalHalt>,
     pub reserved: Reservations,
@@ -113,6 +116,7 @@ impl Recorder {
     pub fn resumed(sink: Arc<dyn EventSink>, redactor: Redactor, state: RunState) -> Recorder {
         Recorder {
             ledger: Mutex::new(Ledger {
+                children: std::collections::HashMap::new(),
                 halted: None,
                 reserved: Reservations::default(),
                 next_seq: state.last_seq + 1,
@@ -202,6 +206,8 @@ pub struct Ctx {
     /// call's own variables are laid over them without copying them).
     pub base_vars: minijinja::Value,
     pub models: ModelSet,
+    /// For a child run: its parent's budget, which every model call must fit too.
+    pub parent_budget: Option<crate::engine::budget_gate::ParentBudget>,
     /// The workflow's run-control settings, resolved once.
     pub(crate) policy: Policy,
     pub prompts: Prompts,

@@ -4,6 +4,7 @@
 
 pub mod approval;
 pub mod budget;
+pub(crate) mod budget_gate;
 pub mod call;
 pub mod context;
 pub(crate) mod control;
@@ -14,6 +15,7 @@ pub mod prompts;
 pub mod replan;
 pub mod reply;
 pub mod resume;
+mod servers;
 pub mod step;
 pub mod synthesize;
 pub mod validate;
@@ -24,6 +26,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+pub use budget_gate::{BudgetGate, ParentBudget};
 pub use context::{EventSink, JournalHalt, MemorySink, SinkFailed};
 
 use crate::engine::call::CallError;
@@ -33,7 +36,7 @@ use crate::engine::prompts::Prompts;
 use crate::engine::step::StepEnd;
 use crate::error::Error;
 use crate::model::ModelSet;
-use crate::run::event::{EndCause, Event, EventKind, Limit, ToolOutcome};
+use crate::run::event::{EndCause, Event, EventKind, Limit, ParentRef, ToolOutcome};
 use crate::run::redact::Redactor;
 use crate::run::state::{Ending, RunState};
 use crate::spec::{ReplanTrigger, Role, RunStatus, StepStatus};
@@ -92,6 +95,9 @@ pub struct RunConfig {
     /// Validated inputs, defaults applied (a JSON object).
     pub inputs: Value,
     pub models: ModelSet,
+    /// For a child run (a workflow tool's call): who started it, and the budget it counts
+    /// against besides its own.
+    pub parent: Option<ChildOf>,
     /// Stop after the plan (`--plan-only`).
     pub plan_only: bool,
     /// The journal so far when continuing a run (`pe resume`); empty for a new run.
@@ -102,6 +108,15 @@ pub struct RunConfig {
     pub workflow: Arc<Workflow>,
     /// SHA-256 of the workflow file, recorded so `pe resume` notices a changed file.
     pub workflow_sha256: Option<String>,
+}
+
+/// What makes a run a child run.
+pub struct ChildOf {
+    /// The parent's budget and the call's key there (absent: the child counts only against
+    /// its own budget, as in `pe test`).
+    pub budget: Option<ParentBudget>,
+    /// Journaled in the child's `run_started`.
+    pub link: ParentRef,
 }
 
 /// The roles a workflow can call, so only their models must be available.
@@ -144,6 +159,16 @@ pub async fn run(config: RunConfig, sink: Arc<dyn EventSink>) -> Result<RunState
         message: e.to_string(),
         what: "the prompts".into(),
     })?;
+    let tool_ctx = ToolContext {
+        budget: None,
+        idempotency_key: None,
+        inputs: config.inputs.clone(),
+        run_id: Some(config.run_id.clone()),
+        step: None,
+        workflow_dir: workflow.dir.clone(),
+    };
+    // MCP servers are started before anything else: the planner must see their tools.
+    let servers = config.toolbox.connect(&tool_ctx).await;
     let tool_defs = config.toolbox.definitions();
     let base_vars = json!({
         "inputs": config.inputs,
@@ -164,11 +189,16 @@ pub async fn run(config: RunConfig, sink: Arc<dyn EventSink>) -> Result<RunState
     let spent = resume::active_time(&config.prior);
     let now = Instant::now();
     let started = now.checked_sub(spent).unwrap_or(now);
-    let ctx = Arc::new(Ctx {
+    let (parent_link, parent_budget) = match config.parent {
+        Some(child) => (Some(child.link), child.budget),
+        None => (None, None),
+    };
+    let ctx = Arc::new_cyclic(|me| Ctx {
         approve: config.approve,
         approver: config.approver,
         base_vars,
         models: config.models,
+        parent_budget,
         policy: Policy::of(file),
         prompts,
         recorder: Recorder::resumed(sink, config.redactor, prior),
@@ -176,9 +206,8 @@ pub async fn run(config: RunConfig, sink: Arc<dyn EventSink>) -> Result<RunState
         started,
         task: task.clone(),
         tool_ctx: ToolContext {
-            idempotency_key: None,
-            inputs: config.inputs.clone(),
-            workflow_dir: workflow.dir.clone(),
+            budget: Some(BudgetGate::new(me.clone())),
+            ..tool_ctx
         },
         tool_defs,
         toolbox: config.toolbox,
@@ -193,6 +222,7 @@ pub async fn run(config: RunConfig, sink: Arc<dyn EventSink>) -> Result<RunState
         ctx.recorder.emit(EventKind::RunStarted {
             inputs: config.inputs,
             models,
+            parent: parent_link,
             path: workflow.path.display().to_string(),
             run_id: config.run_id,
             task,
@@ -201,13 +231,18 @@ pub async fn run(config: RunConfig, sink: Arc<dyn EventSink>) -> Result<RunState
         })
     };
     if let Err(halt) = opened {
+        ctx.toolbox.close().await;
         return Err(Error::JournalFailed {
             run: ctx.run_id.clone(),
             source: halt,
         });
     }
     let mut steps = JoinSet::new();
-    let body = drive::drive(&ctx, &mut steps, config.plan_only);
+    let started_servers = servers::record_connected(&ctx, servers);
+    let body = async {
+        started_servers?;
+        drive::drive(&ctx, &mut steps, config.plan_only).await
+    };
     let result = match file.budget.timeout {
         Some(limit) => {
             let deadline = ctx.started + limit.0;
@@ -224,6 +259,7 @@ pub async fn run(config: RunConfig, sink: Arc<dyn EventSink>) -> Result<RunState
     // Every step task ends (cancelled, recording what it cut short) before the run's last
     // events, so nothing is journaled after `run_finished`.
     steps.shutdown().await;
+    let result = servers::record_closed(&ctx, result).await;
     finish(&ctx, result)
 }
 
@@ -313,6 +349,7 @@ fn close_unfinished(ctx: &Ctx, status: RunStatus) -> Result<(), JournalHalt> {
     for (key, tool) in tools {
         ctx.recorder.emit(EventKind::ToolCall {
             arguments: tool.arguments,
+            child_run: None,
             duration_ms: 0,
             error: Some(why.clone()),
             idempotency_key: Some(key),
@@ -320,6 +357,7 @@ fn close_unfinished(ctx: &Ctx, status: RunStatus) -> Result<(), JournalHalt> {
             outcome: ToolOutcome::Error,
             output: None,
             step: tool.step,
+            usage: None,
         })?;
     }
     let running: Vec<(String, u32)> = ctx.recorder.with_state(|s| {

@@ -54,6 +54,7 @@ mod tests {
         let started = EventKind::RunStarted {
             inputs: json!({}),
             models: Default::default(),
+            parent: None,
             path: "w.yaml".into(),
             run_id: "r".into(),
             task: "t".into(),

@@ -9,14 +9,16 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use crate::engine::budget_gate::settle;
 use crate::engine::call::{CallError, call_model};
-use crate::engine::context::{Ctx, JournalHalt};
+use crate::engine::context::{Ctx, JournalHalt, Ledger};
 use crate::engine::control::after_failure;
 use crate::engine::reply::json_object;
 use crate::model::{Message, ModelRequest, ResponseFormat, ToolCall, ToolChoice};
-use crate::run::event::{EventKind, FailureThen, ToolOutcome};
+use crate::run::event::{EventKind, FailureThen, ToolOutcome, UsageTotals};
 use crate::spec::{ContextMode, OnError, Role, StepSpec, StepStatus};
-use crate::tool::{ToolContext, ToolError};
+use crate::tool::{ToolContext, ToolError, child_run_id};
+use crate::workflow::ToolKind;
 
 /// How one attempt of a step ended.
 #[derive(Clone, Debug, PartialEq)]
@@ -241,6 +243,7 @@ pub(crate) async fn execute_tool(
     };
     let call_ctx = ToolContext {
         idempotency_key: key.clone(),
+        step: Some(at.step.to_string()),
         ..ctx.tool_ctx.clone()
     };
     let result = ctx
@@ -256,19 +259,49 @@ pub(crate) async fn execute_tool(
         }
         Err(e) => (ToolOutcome::Error, None, Some(e.to_string())),
     };
+    let mut ledger = ctx.recorder.ledger();
+    let (child_run, usage) = child_of(ctx, &mut ledger, &call.name, key.as_deref());
     ctx.recorder
-        .emit(EventKind::ToolCall {
-            arguments: call.arguments.clone(),
-            duration_ms,
-            error,
-            idempotency_key: key,
-            name: call.name.clone(),
-            outcome,
-            output,
-            step: at.step.to_string(),
-        })
+        .emit_with(
+            &mut ledger,
+            EventKind::ToolCall {
+                arguments: call.arguments.clone(),
+                child_run,
+                duration_ms,
+                error,
+                idempotency_key: key,
+                name: call.name.clone(),
+                outcome,
+                output,
+                step: at.step.to_string(),
+                usage,
+            },
+        )
         .map_err(StepEnd::Journal)?;
+    drop(ledger);
     Ok(result.map(|out| out.content))
+}
+
+/// For a call of a workflow tool: the child run it started, and what that spent (taken out
+/// of the reservations, to be journaled with the call).
+fn child_of(
+    ctx: &Ctx,
+    ledger: &mut Ledger,
+    name: &str,
+    key: Option<&str>,
+) -> (Option<String>, Option<UsageTotals>) {
+    let Some(key) = key else {
+        return (None, None);
+    };
+    let usage = settle(ledger, key);
+    let is_workflow = ctx
+        .toolbox
+        .get(name)
+        .is_some_and(|t| matches!(t.kind, ToolKind::Workflow { .. }));
+    let child = is_workflow
+        .then(|| child_run_id(&ctx.run_id, key))
+        .filter(|id| ctx.toolbox.child_started(id));
+    (child, usage)
 }
 
 /// The same for the same call (run, step, attempt, call number, tool, arguments), so a
@@ -296,17 +329,24 @@ struct ToolGuard<'a> {
 impl Drop for ToolGuard<'_> {
     fn drop(&mut self) {
         let Some(key) = self.key.take() else { return };
+        let mut ledger = self.ctx.recorder.ledger();
+        let (child_run, usage) = child_of(self.ctx, &mut ledger, self.name, Some(&key));
         // A store failure is latched by the recorder; nothing more to do in a destructor.
-        let _ = self.ctx.recorder.emit(EventKind::ToolCall {
-            arguments: self.arguments.clone(),
-            duration_ms: 0,
-            error: Some("cancelled before it finished (a timeout, or the run ended)".into()),
-            idempotency_key: Some(key),
-            name: self.name.to_string(),
-            outcome: ToolOutcome::Error,
-            output: None,
-            step: self.step.to_string(),
-        });
+        let _ = self.ctx.recorder.emit_with(
+            &mut ledger,
+            EventKind::ToolCall {
+                arguments: self.arguments.clone(),
+                child_run,
+                duration_ms: 0,
+                error: Some("cancelled before it finished (a timeout, or the run ended)".into()),
+                idempotency_key: Some(key),
+                name: self.name.to_string(),
+                outcome: ToolOutcome::Error,
+                output: None,
+                step: self.step.to_string(),
+                usage,
+            },
+        );
     }
 }
 

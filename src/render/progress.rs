@@ -226,6 +226,45 @@ pub fn line(state: &RunState, event: &Event) -> Option<String> {
             }
         }
         EventKind::ToolStarted { .. } => return None,
+        EventKind::McpConnected {
+            duration_ms,
+            server,
+            skipped,
+            tool,
+            tools,
+            ..
+        } => {
+            let who = if server.is_empty() {
+                String::new()
+            } else {
+                format!(" ({server})")
+            };
+            let left_out = if skipped.is_empty() {
+                String::new()
+            } else {
+                format!(", {} left out", skipped.len())
+            };
+            format!(
+                "mcp {tool}{who}: {} tool{} in {}{left_out}",
+                tools.len(),
+                plural(tools.len()),
+                duration(*duration_ms)
+            )
+        }
+        EventKind::McpFailed { error, .. } => format!("✗ {error}"),
+        EventKind::McpClosed {
+            exited: Some(exit),
+            tool,
+            ..
+        } => format!("  mcp {tool}: the server had {exit}"),
+        EventKind::McpClosed { .. } => return None,
+        EventKind::ToolCall {
+            child_run: Some(child),
+            name,
+            outcome: ToolOutcome::Ok,
+            step,
+            ..
+        } => format!("  {step} · {name} → run {child}"),
         EventKind::ToolCall {
             error,
             name,

@@ -19,6 +19,7 @@ use serde_json::Value;
 use crate::model::{Model, ModelError, ModelRequest, ModelResponse, ToolCall, Usage};
 use crate::run::redact::Redactor;
 use crate::spec::Role;
+use crate::tool::mcp::McpToolInfo;
 use crate::tool::{ToolContext, ToolError, ToolOutput, ToolRunner};
 
 /// One line of a cassette.
@@ -39,6 +40,13 @@ pub enum Exchange {
         #[serde(flatten)]
         result: ToolReply,
         tool: String,
+    },
+    /// What an `mcp` entry's server listed when it connected: replay offers the same tools
+    /// without starting it.
+    McpTools {
+        /// The `mcp` entry.
+        tool: String,
+        tools: Vec<McpToolInfo>,
     },
 }
 
@@ -94,7 +102,7 @@ impl Recording {
         })
     }
 
-    fn push(&self, exchange: Exchange) {
+    pub(crate) fn push(&self, exchange: Exchange) {
         let exchange = match serde_json::to_value(&exchange) {
             Ok(mut v) => {
                 self.redactor.value(&mut v);
@@ -283,10 +291,28 @@ impl Replay {
         &self.label
     }
 
-    fn note_drift(&self, message: &str) {
+    pub(crate) fn note_drift(&self, message: &str) {
         let mut drift = self.drift.lock().unwrap_or_else(|p| p.into_inner());
         if drift.is_none() {
             *drift = Some(message.to_string());
+        }
+    }
+
+    /// The tools the server of `entry` listed when recording (marking that exchange used).
+    pub(crate) fn mcp_tools(&self, entry: &str) -> Result<Vec<McpToolInfo>, String> {
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        let found = (0..self.exchanges.len()).find(|&i| {
+            !used[i]
+                && matches!(&self.exchanges[i], Exchange::McpTools { tool, .. } if tool == entry)
+        });
+        match found.map(|i| (i, &self.exchanges[i])) {
+            Some((i, Exchange::McpTools { tools, .. })) => {
+                used[i] = true;
+                Ok(tools.clone())
+            }
+            _ => Err(format!(
+                "the cassette has no tool listing of the MCP server `{entry}` (recorded before it was added?)"
+            )),
         }
     }
 
@@ -364,6 +390,7 @@ fn describe(e: &Exchange) -> String {
             None => format!("{} call", role.as_str()),
         },
         Exchange::Tool { tool, .. } => format!("call of tool `{tool}`"),
+        Exchange::McpTools { tool, .. } => format!("tool listing of MCP server `{tool}`"),
     }
 }
 
@@ -539,7 +566,7 @@ impl Model for ReplayModel {
                     model: self.reference.clone(),
                 }
             }),
-            Exchange::Tool { .. } => Err(ModelError::Replay {
+            Exchange::Tool { .. } | Exchange::McpTools { .. } => Err(ModelError::Replay {
                 cassette: self.replay.label.clone(),
                 drift: "a model call matched a tool exchange".into(),
             }),
@@ -589,7 +616,7 @@ impl ToolRunner for ReplayTool {
                 result: ToolReply::Failed { message },
                 ..
             } => Err(ToolError::failed(message.clone())),
-            Exchange::Model { .. } => Err(ToolError::failed(
+            Exchange::Model { .. } | Exchange::McpTools { .. } => Err(ToolError::failed(
                 "replay: a tool call matched a model exchange",
             )),
         }

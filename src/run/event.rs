@@ -131,6 +131,9 @@ pub enum EventKind {
         inputs: Value,
         /// `provider/model` per role.
         models: IndexMap<Role, String>,
+        /// For a child run (a workflow tool's call): the run, step and tool that started it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        parent: Option<ParentRef>,
         path: String,
         run_id: String,
         task: String,
@@ -200,6 +203,9 @@ pub enum EventKind {
     },
     ToolCall {
         arguments: Value,
+        /// For a workflow tool: the child run the call started (or resumed, or reused).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        child_run: Option<String>,
         duration_ms: u64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
@@ -214,7 +220,53 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         output: Option<String>,
         step: String,
+        /// For a workflow tool: what its child run spent (its model calls count against
+        /// this run's budgets and totals).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<UsageTotals>,
     },
+    /// An MCP server's process (or connection) was closed at the end of the run.
+    McpClosed {
+        /// `exited with code 1`, … when the server had exited by itself before.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exited: Option<String>,
+        /// The end of its stderr (at most 8 KiB).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        stderr: String,
+        /// The `mcp` entry.
+        tool: String,
+    },
+    /// An MCP server was started and initialized, and its tools listed.
+    McpConnected {
+        duration_ms: u64,
+        /// `name version` as the server introduced itself.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        server: String,
+        /// Listed tools left out, with why.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        skipped: Vec<String>,
+        /// The `mcp` entry.
+        tool: String,
+        /// The tools it added, as the run names them.
+        tools: Vec<String>,
+        /// `stdio` or `http`.
+        transport: String,
+    },
+    /// An MCP server could not be started: the run ends `failed`.
+    McpFailed {
+        error: String,
+        /// The `mcp` entry.
+        tool: String,
+    },
+}
+
+/// The run that started a child run, and where.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParentRef {
+    pub run: String,
+    pub step: String,
+    /// The workflow tool.
+    pub tool: String,
 }
 
 impl EventKind {
@@ -224,6 +276,9 @@ impl EventKind {
             EventKind::BudgetExhausted { .. } => "budget_exhausted",
             EventKind::LlmCall { .. } => "llm_call",
             EventKind::LlmRetry { .. } => "llm_retry",
+            EventKind::McpClosed { .. } => "mcp_closed",
+            EventKind::McpConnected { .. } => "mcp_connected",
+            EventKind::McpFailed { .. } => "mcp_failed",
             EventKind::PlanApproved { .. } => "plan_approved",
             EventKind::PlanCreated { .. } => "plan_created",
             EventKind::Replanned { .. } => "replanned",
@@ -509,6 +564,42 @@ impl UsageTotals {
 
     pub fn role(&self, role: Role) -> RoleUsage {
         self.per_role.get(&role).copied().unwrap_or_default()
+    }
+
+    /// Adds everything `other` counts (a child run's usage).
+    pub fn merge(&mut self, other: &UsageTotals) {
+        self.cost_usd += other.cost_usd;
+        self.input_tokens += other.input_tokens;
+        self.llm_calls += other.llm_calls;
+        self.output_tokens += other.output_tokens;
+        self.priced |= other.priced;
+        self.requests += other.requests;
+        for (role, usage) in &other.per_role {
+            let mine = self.per_role.entry(*role).or_default();
+            mine.cost_usd += usage.cost_usd;
+            mine.input_tokens += usage.input_tokens;
+            mine.llm_calls += usage.llm_calls;
+            mine.output_tokens += usage.output_tokens;
+            mine.requests += usage.requests;
+        }
+    }
+
+    /// Takes away what [`UsageTotals::merge`] added (a reservation released).
+    pub fn subtract(&mut self, other: &UsageTotals) {
+        self.cost_usd = (self.cost_usd - other.cost_usd).max(0.0);
+        self.input_tokens = self.input_tokens.saturating_sub(other.input_tokens);
+        self.llm_calls = self.llm_calls.saturating_sub(other.llm_calls);
+        self.output_tokens = self.output_tokens.saturating_sub(other.output_tokens);
+        self.requests = self.requests.saturating_sub(other.requests);
+        for (role, usage) in &other.per_role {
+            if let Some(mine) = self.per_role.get_mut(role) {
+                mine.cost_usd = (mine.cost_usd - usage.cost_usd).max(0.0);
+                mine.input_tokens = mine.input_tokens.saturating_sub(usage.input_tokens);
+                mine.llm_calls = mine.llm_calls.saturating_sub(usage.llm_calls);
+                mine.output_tokens = mine.output_tokens.saturating_sub(usage.output_tokens);
+                mine.requests = mine.requests.saturating_sub(usage.requests);
+            }
+        }
     }
 }
 

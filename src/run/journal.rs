@@ -257,9 +257,13 @@ impl Journal {
         if name == "latest" || name == "last" {
             let id: Option<String> = self
                 .conn
-                .query_row("SELECT id FROM runs ORDER BY id DESC LIMIT 1", [], |r| {
-                    r.get(0)
-                })
+                // The latest top-level run: a child run of a workflow tool (`parent.xxxxxxxx`)
+                // is reached through its parent.
+                .query_row(
+                    "SELECT id FROM runs WHERE instr(id, '.') = 0 ORDER BY id DESC LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )
                 .optional()
                 .map_err(|e| self.db_error(e))?;
             return id.ok_or_else(|| JournalError::NoSuchRun {
@@ -326,6 +330,7 @@ mod tests {
             kind: EventKind::RunStarted {
                 inputs: json!({}),
                 models: Default::default(),
+                parent: None,
                 path: "w.yaml".into(),
                 run_id: "r1".into(),
                 task: "t".into(),

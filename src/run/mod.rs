@@ -3,6 +3,7 @@
 //! `--json` result, `pe show`, `pe runs`, resume) reads events, never a second copy of state.
 
 pub mod cassette;
+pub(crate) mod cassette_mcp;
 pub mod event;
 pub mod id;
 pub mod inputs;

@@ -5,7 +5,7 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use crate::run::event::{
-    Decision, EndCause, Event, EventKind, FailureThen, Limit, ToolOutcome, UsageTotals,
+    Decision, EndCause, Event, EventKind, FailureThen, Limit, ParentRef, ToolOutcome, UsageTotals,
 };
 use crate::spec::{ReplanTrigger, Role, RunStatus, StepSpec, StepStatus};
 
@@ -35,6 +35,8 @@ pub struct RunState {
     /// The latest replanner decision while no step has started since (what the run must
     /// act on before scheduling: `finish`, `abort`, an `after_plan` `continue`).
     pub open_decision: Option<OpenDecision>,
+    /// For a child run: the run (and step and tool) that started it.
+    pub parent: Option<ParentRef>,
     pub path: String,
     /// `fixed` or `planner`, once a plan exists.
     pub plan_source: Option<String>,
@@ -254,6 +256,7 @@ impl RunState {
             EventKind::RunStarted {
                 inputs,
                 models,
+                parent,
                 path,
                 run_id,
                 task,
@@ -261,6 +264,7 @@ impl RunState {
                 workflow_sha256,
             } => {
                 self.workflow_sha256 = workflow_sha256.clone();
+                self.parent = parent.clone();
                 self.inputs = inputs.clone();
                 self.models = models.clone();
                 self.path = path.clone();
@@ -342,7 +346,11 @@ impl RunState {
                 self.usage.priced |= cost_usd.is_some();
             }
             // Retries are visible in the journal; they change no state and use no budget.
-            EventKind::LlmRetry { .. } => {}
+            // MCP servers' starts and ends are for diagnosis only.
+            EventKind::LlmRetry { .. }
+            | EventKind::McpClosed { .. }
+            | EventKind::McpConnected { .. }
+            | EventKind::McpFailed { .. } => {}
             // A provider's structured-output switch is a note for the user, not run state.
             EventKind::StructuredOutputFallback { .. } => {}
             EventKind::ToolStarted {
@@ -365,10 +373,14 @@ impl RunState {
                 idempotency_key,
                 name,
                 outcome,
+                usage,
                 ..
             } => {
                 if let Some(key) = idempotency_key {
                     self.tools_in_flight.shift_remove(key);
+                }
+                if let Some(usage) = usage {
+                    self.usage.merge(usage);
                 }
                 if *outcome != ToolOutcome::Rejected {
                     *self.tool_calls.entry(name.clone()).or_default() += 1;

@@ -241,8 +241,8 @@ pub struct Price {
     pub output_per_mtok: f64,
 }
 
-/// A tool the executor may call. Exactly one of `builtin`, `command`, `http`, `mock` is set
-/// (the checker turns it into [`crate::workflow::ToolKind`]).
+/// A tool the executor may call. Exactly one of `builtin`, `command`, `http`, `mock`, `mcp`,
+/// `workflow` is set (the checker turns it into [`crate::workflow::ToolKind`]).
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ToolSpec {
@@ -254,12 +254,24 @@ pub struct ToolSpec {
     /// Working directory for `command`, relative to the workflow file.
     #[serde(default)]
     pub cwd: Option<String>,
+    /// Required for every kind but `mcp` (each server tool has its own) and `workflow`
+    /// (the child's `description` is the default).
+    #[serde(default)]
     pub description: String,
     /// Environment variables set for `command` (templated like argv).
     #[serde(default)]
     pub env: IndexMap<String, String>,
+    /// `mcp`: server tools left out (by their name on the server).
+    #[serde(default)]
+    pub exclude: Vec<String>,
     #[serde(default)]
     pub http: Option<HttpSpec>,
+    /// `mcp`: only these server tools (by their name on the server); all when absent.
+    #[serde(default)]
+    pub include: Option<Vec<String>>,
+    /// An MCP server whose tools become tools of the workflow (`<entry>__<tool>`).
+    #[serde(default)]
+    pub mcp: Option<McpSpec>,
     /// Variables of pe's own environment a `command` also gets (besides the minimal set).
     #[serde(default)]
     pub inherit_env: Vec<String>,
@@ -279,6 +291,42 @@ pub struct ToolSpec {
     pub paths: Vec<String>,
     #[serde(default)]
     pub timeout: Option<Duration>,
+    /// Another workflow file, run as a child run per call (relative to this file).
+    #[serde(default)]
+    pub workflow: Option<String>,
+}
+
+/// How to reach an MCP server: a program speaking MCP on stdin/stdout, or a streamable-HTTP
+/// endpoint. Exactly one of `command`, `url`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct McpSpec {
+    /// argv of a stdio server; each element a template over `inputs`. Never a shell.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// Working directory of the server process, relative to the workflow file.
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// Variables set for the server process (templates over `inputs`).
+    #[serde(default)]
+    pub env: IndexMap<String, String>,
+    /// HTTP headers sent with every request (templates over `inputs`; no secrets here).
+    #[serde(default)]
+    pub headers: IndexMap<String, String>,
+    /// HTTP headers whose values are read from pe's environment: header → variable name.
+    /// The values are secrets: redacted wherever pe shows or journals anything.
+    #[serde(default)]
+    pub headers_from_env: IndexMap<String, String>,
+    /// Variables of pe's environment the server process also gets (secrets such as a
+    /// token the server needs); nothing else is inherited beyond the minimal set.
+    #[serde(default)]
+    pub inherit_env: Vec<String>,
+    /// How long starting and initializing the server may take (default 60s).
+    #[serde(default)]
+    pub startup_timeout: Option<Duration>,
+    /// Streamable-HTTP endpoint, e.g. `http://127.0.0.1:3001/mcp` (a template over `inputs`).
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]

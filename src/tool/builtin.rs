@@ -154,6 +154,7 @@ mod tests {
             idempotency_key: None,
             inputs: json!({}),
             workflow_dir: dir.path().to_path_buf(),
+            ..ToolContext::default()
         };
         let run = |builtin, args: Value| {
             let ctx = ctx.clone();

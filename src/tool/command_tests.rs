@@ -22,6 +22,7 @@ fn context(dir: &Path) -> ToolContext {
         idempotency_key: None,
         inputs: json!({"service": "api"}),
         workflow_dir: dir.to_path_buf(),
+        ..ToolContext::default()
     }
 }
 

@@ -15,6 +15,7 @@ fn context() -> ToolContext {
         idempotency_key: None,
         inputs: json!({"service": "api"}),
         workflow_dir: std::env::temp_dir(),
+        ..ToolContext::default()
     }
 }
 

@@ -152,6 +152,7 @@ mod tests {
             idempotency_key: None,
             inputs: json!({"service": "api"}),
             workflow_dir: std::env::temp_dir(),
+            ..ToolContext::default()
         }
     }
 

@@ -1,6 +1,7 @@
 //! Tools the executor calls: the [`ToolRunner`] trait, one implementation per kind
-//! (`command`, `http`, `builtin`, `mock`), and the [`Toolbox`] that validates arguments
-//! against each tool's `parameters` schema before anything runs.
+//! (`command`, `http`, `builtin`, `mock`, the tools of `mcp` servers, `workflow`), and the
+//! [`Toolbox`] that validates arguments against each tool's `parameters` schema before
+//! anything runs.
 //!
 //! Model-chosen arguments are data: they are substituted into argv elements, URLs and bodies
 //! after parsing, never through a shell.
@@ -9,19 +10,24 @@ mod builtin;
 pub mod calculator;
 pub(crate) mod carried;
 mod command;
+pub(crate) mod environment;
 mod files;
 mod http;
+pub mod mcp;
 mod mock;
 mod paths;
 mod toolbox;
 pub mod truncate;
+mod workflow_tool;
 
 use std::path::PathBuf;
 
 use serde::Serialize;
 use serde_json::Value;
 
+pub use mcp::McpEntry;
 pub use toolbox::Toolbox;
+pub use workflow_tool::{ChildCall, ChildRunError, ChildRuns, child_run_id};
 
 /// One way of running a tool. The [`Toolbox`] validates arguments and applies the timeout
 /// before a runner sees a call, so runners only do their kind's work; they are shared by
@@ -50,14 +56,20 @@ pub fn template_context(args: &Value, ctx: &ToolContext) -> Value {
 }
 
 /// What a tool call sees besides its arguments.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct ToolContext {
+    /// The run's budget, for the model calls of child runs (workflow tools).
+    pub budget: Option<crate::engine::BudgetGate>,
     /// The key of this call (`PE_IDEMPOTENCY_KEY` for commands, `Idempotency-Key` for http):
     /// the same when a resumed run makes the same call of the same step attempt again, so a
     /// side-effecting tool can recognise a repeat. Absent outside a run (`pe test` stubs).
     pub idempotency_key: Option<String>,
     /// The workflow's inputs (templates may use `inputs.x`).
     pub inputs: Value,
+    /// The run the call belongs to (absent outside a run).
+    pub run_id: Option<String>,
+    /// The step the call belongs to.
+    pub step: Option<String>,
     /// The directory of the workflow file: the root for relative paths and file builtins.
     pub workflow_dir: PathBuf,
 }

@@ -114,9 +114,9 @@ mod tests {
             tool: "mk".into(),
         };
         let ctx = ToolContext {
-            idempotency_key: None,
             inputs: json!({}),
             workflow_dir: dir.path().to_path_buf(),
+            ..ToolContext::default()
         };
         let call = |path: &str| {
             let args = json!({"path": path, "mode": "-rf"});

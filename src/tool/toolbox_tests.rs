@@ -38,6 +38,7 @@ fn context(dir: &std::path::Path) -> ToolContext {
         idempotency_key: None,
         inputs: json!({}),
         workflow_dir: dir.to_path_buf(),
+        ..ToolContext::default()
     }
 }
 
@@ -172,7 +173,7 @@ async fn stubs_replace_behaviour_but_keep_the_interface() {
     ]
     .into_iter()
     .collect();
-    let tools = declared.with_stubs(&stubs);
+    let tools = declared.with_stubs(&stubs, |_| false);
     let ctx = context(dir.path());
     let out = tools
         .call("touch", &json!({"name": "abc"}), &ctx)

@@ -152,7 +152,10 @@ pub struct Exchange {
 }
 
 /// A recording HTTP/1.1 proxy on 127.0.0.1 in front of `upstream` (requests with a
-/// `Content-Length` body; answers are passed on whole).
+/// `Content-Length` body; answers are passed on whole). A JSON request without a `seed` is
+/// forwarded with [`SEED`] added: the server samples (temperature 0.2 by default) from a
+/// random seed otherwise, and whether a 135M model calls a tool in a given run would be
+/// luck. What pe sent is recorded as it was sent.
 pub struct Proxy {
     pub exchanges: Arc<Mutex<Vec<Exchange>>>,
     task: tokio::task::JoinHandle<()>,
@@ -197,6 +200,19 @@ impl Drop for Proxy {
     }
 }
 
+/// The sampling seed the proxy gives requests that carry none.
+pub const SEED: u64 = 7;
+
+fn seeded(body: &[u8]) -> Vec<u8> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(mut map)) if !map.contains_key("seed") => {
+            map.insert("seed".into(), Value::from(SEED));
+            serde_json::to_vec(&map).unwrap_or_else(|_| body.to_vec())
+        }
+        _ => body.to_vec(),
+    }
+}
+
 /// Serves one connection: request after request (keep-alive) until the client closes it.
 async fn relay(
     socket: tokio::net::TcpStream,
@@ -235,7 +251,7 @@ async fn relay(
             let r = client
                 .request(method, url)
                 .header("content-type", "application/json")
-                .body(body.clone())
+                .body(seeded(&body))
                 .send()
                 .await?;
             let status = r.status().as_u16();

@@ -168,7 +168,7 @@ async fn one_process(
         journal: Arc::clone(journal),
         scenario: Arc::clone(scenario),
     });
-    let toolbox = Toolbox::new(&workflow.tools).map_runners(|_, _| Arc::clone(&tool));
+    let toolbox = Toolbox::new(&workflow.tools).map_runners(move |_, _| Arc::clone(&tool));
     let sink = Arc::new(SimSink {
         dead: Default::default(),
         fail_at: match kill {
@@ -185,6 +185,7 @@ async fn one_process(
         approver,
         inputs: serde_json::json!({}),
         models,
+        parent: None,
         plan_only,
         prior,
         redactor: Redactor::new(Vec::new()),

@@ -476,6 +476,12 @@ impl<'a> Model<'a> {
                 }
             }
             EventKind::LlmRetry { .. } | EventKind::StructuredOutputFallback { .. } => {}
+            // The simulated workflows have no MCP servers.
+            EventKind::McpClosed { .. }
+            | EventKind::McpConnected { .. }
+            | EventKind::McpFailed { .. } => {
+                return Err(format!("{at}: an MCP event, but no server is declared"));
+            }
             EventKind::BudgetExhausted { limit, .. } => {
                 if *limit == Limit::Timeout {
                     return Err(format!(
