@@ -414,6 +414,34 @@ mod tests {
     }
 
     #[test]
+    fn a_group_is_committed_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(dir.path()).unwrap();
+        j.append_group("r1", &[started(1), step_started(2)])
+            .unwrap();
+        // Event 3, then a second event 2: the duplicate fails the group, event 3 with it.
+        let e = j
+            .append_group("r1", &[step_started(3), step_started(2)])
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "run store {}: UNIQUE constraint failed: events.run_id, events.seq",
+                dir.path().join(DB_FILE).display()
+            )
+        );
+        let seqs: Vec<u64> = j
+            .events("r1")
+            .unwrap()
+            .events
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(seqs, [1, 2]);
+        assert_eq!(j.runs().unwrap().len(), 1);
+    }
+
+    #[test]
     fn an_uncommitted_transaction_leaves_no_trace() {
         let dir = tempfile::tempdir().unwrap();
         let mut j = Journal::open(dir.path()).unwrap();
