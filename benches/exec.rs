@@ -200,7 +200,7 @@ fn run_in_process(
         None => rt.block_on(engine::run(config, counter.clone())),
         Some(store) => {
             let journal = Journal::open(store).expect("open the store");
-            let writer = Writer::spawn(journal, config.run_id.clone(), Box::new(|_| {}));
+            let writer = Writer::spawn(journal, config.run_id.clone(), Box::new(|_| {}), None);
             let tee = Arc::new(Tee(counter.clone(), writer.handle()));
             let state = rt.block_on(engine::run(config, tee.clone()));
             drop(tee);

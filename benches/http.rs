@@ -1,7 +1,9 @@
 //! `pe exec` through the OpenAI-compatible provider against a zero-latency local server: what
 //! a real run pays on top of the model itself. Run with
 //! `cargo bench --no-default-features --bench http` (`PE_BENCH_RUNS=N`, default 15; the
-//! embedded model is not needed). The README quotes the figures.
+//! embedded model is not needed). `PE_BENCH_BIN=path/to/pe` measures another build of pe
+//! (an older one, for before/after ratios taken in the same conditions). The README quotes
+//! the figures.
 //!
 //! The server is a minimal HTTP/1.1 server in this process (a thread per connection, bodies
 //! parsed with serde_json, answers prebuilt per role) that measures its own time per request
@@ -33,6 +35,9 @@ use serde_json::{Value, json};
 struct Seen {
     first_request: Option<Instant>,
     prompt_chars: usize,
+    /// Prompt characters by role: planner, replanner, executor and synthesizer (the
+    /// workflow has no tools, so those two are told apart by nothing in the request).
+    role_chars: [usize; 3],
     requests: usize,
     server_time: Duration,
 }
@@ -140,14 +145,14 @@ fn serve(stream: TcpStream, seen: &Mutex<Seen>, answers: &Answers) {
         let format = request["response_format"]["json_schema"]["name"]
             .as_str()
             .unwrap_or_default();
-        let answer = if request.get("tools").is_some() {
-            &answers.executor
+        let (answer, role) = if request.get("tools").is_some() {
+            (&answers.executor, 2)
         } else if format == "plan" {
-            &answers.plan
+            (&answers.plan, 0)
         } else if format == "decision" {
-            &answers.decision
+            (&answers.decision, 1)
         } else {
-            &answers.synthesis
+            (&answers.synthesis, 2)
         };
         let head = format!(
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
@@ -160,6 +165,7 @@ fn serve(stream: TcpStream, seen: &Mutex<Seen>, answers: &Answers) {
         let mut s = seen.lock().expect("lock");
         s.server_time += t0.elapsed();
         s.prompt_chars += chars;
+        s.role_chars[role] += chars;
         s.requests += 1;
         if written.is_err() {
             return;
@@ -189,7 +195,8 @@ fn run(server: &Server, file: &PathBuf, dir: &PathBuf) -> Process {
     let _ = std::fs::remove_dir_all(dir.join(".pe"));
     let _ = server.take();
     let t0 = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_pe"))
+    let bin = std::env::var_os("PE_BENCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_pe").into());
+    let child = Command::new(bin)
         .current_dir(dir)
         .arg("exec")
         .arg(file)
@@ -282,6 +289,9 @@ fn main() {
         server50 * 1e3
     );
     println!("  start-up to the first request: {:.1} ms", startup * 1e3);
-    println!("  prompt characters sent, 50-step run: {chars}");
+    let [p, r, e] = long.1[0].seen.role_chars;
+    println!(
+        "  prompt characters sent, 50-step run: {chars} (planner {p}, replanner {r}, executor and synthesizer {e})"
+    );
     println!("  peak RSS, 50-step run: {:.1} MiB", rss / 1024.0);
 }

@@ -152,3 +152,36 @@ budget: {timeout: 300ms}
     );
     assert_eq!(case.events_of("budget_exhausted")[0]["limit"], "timeout");
 }
+
+#[test]
+fn cached_input_tokens_are_journaled_and_priced_at_their_own_price() {
+    // Each call: 10 input tokens of which 8 were cached, 10 output tokens. Per token: input
+    // $1, cached input $0.25, output $2 → 2 × 1 + 8 × 0.25 + 10 × 2 = $24 per call.
+    let models = "models: {default: {model: scripted/replies.yaml, price: {input_per_mtok: 1000000, cached_input_per_mtok: 250000, output_per_mtok: 2000000}}}";
+    let wf = workflow("{}", "").replace("models: {default: scripted/replies.yaml}", models);
+    let replies = REPLIES.replace(
+        "usage: {input_tokens: 10, output_tokens: 10}",
+        "usage: {input_tokens: 10, cached_input_tokens: 8, output_tokens: 10}",
+    );
+    let case = Case::new(&wf, &replies);
+    let run = case.exec(&[]);
+    assert_eq!(run.status(), "completed", "{}", run.stderr);
+    let calls = case.events_of("llm_call");
+    let seen: Vec<(u64, u64, f64)> = calls
+        .iter()
+        .map(|e| {
+            (
+                e["input_tokens"].as_u64().unwrap(),
+                e["cached_input_tokens"].as_u64().unwrap(),
+                e["cost_usd"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(seen, vec![(10, 8, 24.0); 4]);
+    assert_eq!(run.doc["usage"]["cost_usd"], 96.0);
+    assert_eq!(run.doc["usage"]["cached_input_tokens"], 32);
+    assert_eq!(
+        run.doc["usage"]["per_role"]["executor"]["cached_input_tokens"],
+        24
+    );
+}

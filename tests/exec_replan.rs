@@ -253,9 +253,9 @@ fn without_a_replanner_a_failure_fails_the_run() {
 fn after_plan_review_can_add_steps() {
     let extra = r#"
 replanner:
-  - when: 'verify [succeeded]'
+  - when: '- verify: ok'
     json: {decision: revise, reason: announce it, steps: [{id: announce, description: Announce, depends_on: [verify]}]}
-  - {when: 'announce [succeeded]', json: {decision: continue}}
+  - {when: '- announce: ok', json: {decision: continue}}
 "#;
     let replies = format!(
         "executor:\n  - {{text: ok, repeat: true}}\nsynthesizer:\n  - {{text: summary}}\n{extra}"

@@ -130,7 +130,7 @@ plan: 4 steps: ci, smoke, deploy, verify
   verify · verify: verification failed for 1.5.0: error rate 7.2% exceeds the 1% SLO for 10 minutes
 ✗ verify (T): tool `verify` failed: verification failed for 1.5.0: error rate 7.2% exceeds the 1% SLO for 10 minu… → asking the replanner
 ↻ replanner (on_failure): abort — 1.5.0 fails verification in production (error rate 7.2% against a 1% SLO); stop the release and roll back
-aborted in T · 9 model calls · 2470 tokens
+aborted in T · 9 model calls · 2419 tokens
 aborted: 1.5.0 fails verification in production (error rate 7.2% against a 1% SLO); stop the release and roll back"
     );
 }
@@ -153,7 +153,7 @@ smoke
 ✓ smoke_retest (T): smoke test passed after the fix: 12/12 checks
 ✓ deploy (T): deployed 1.4.3 to production: 6/6 instances healthy
 ✓ verify (T): verification passed: error rate 0.1%, p99 180 ms
-completed in T · 14 model calls · 3769 tokens"
+completed in T · 14 model calls · 3733 tokens"
     );
 }
 

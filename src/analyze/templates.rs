@@ -30,8 +30,10 @@ pub mod vars {
     ];
     pub const EXECUTOR: &[&str] = &["context", "inputs", "step", "task", "tools", "workflow"];
     pub const REPLANNER: &[&str] = &[
+        "done",
         "failed_step",
         "inputs",
+        "pending",
         "plan",
         "replans_left",
         "results",

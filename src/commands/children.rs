@@ -227,7 +227,7 @@ impl Children {
         }
         let config = self.config(&call, read.events)?;
         self.mark_started(&call.run_id);
-        let writer = Writer::spawn(journal, call.run_id.clone(), Box::new(|_| {}));
+        let writer = Writer::spawn(journal, call.run_id.clone(), Box::new(|_| {}), None);
         let result = engine::run(config, Arc::new(writer.handle())).await;
         let written =
             blocking(move || writer.finish().map_err(|source| Error::Store { source })).await;

@@ -81,8 +81,12 @@ pub fn run_journaled(
                 }
             }
         }),
+        crash_after,
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One thread runs the engine: its work between awaits is short (models and tools run
+    // elsewhere: servers, processes, the inference thread, the journal writer), and a
+    // multi-threaded runtime woke several idle workers for every model call.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Usage {

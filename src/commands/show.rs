@@ -114,6 +114,7 @@ fn told(state: &RunState, event: &Event) -> Option<String> {
         }
         EventKind::LlmCall {
             attempts,
+            cached_input_tokens,
             cost_usd,
             error,
             estimated,
@@ -143,12 +144,17 @@ fn told(state: &RunState, event: &Event) -> Option<String> {
                 Some(c) => format!(" · ${c:.4}"),
                 None => String::new(),
             };
+            let cached = if *cached_input_tokens > 0 {
+                format!(" ({cached_input_tokens} cached)")
+            } else {
+                String::new()
+            };
             let failed = error
                 .as_deref()
                 .map(|e| format!(" · error: {}", one_line(e, TOOL_CHARS)))
                 .unwrap_or_default();
             Some(format!(
-                "  {} call{step} · {model} · {about}{input_tokens}+{output_tokens} tokens · {}{tries}{cost}{failed}",
+                "  {} call{step} · {model} · {about}{input_tokens}{cached}+{output_tokens} tokens · {}{tries}{cost}{failed}",
                 role.as_str(),
                 duration(*latency_ms as u64)
             ))

@@ -76,9 +76,13 @@ impl std::fmt::Display for Exhausted {
 }
 
 /// The cost of a usage at a price (dollars per million tokens).
+/// Cached input tokens are priced at `cached_input_per_mtok` (the input price when unset).
 pub fn cost(price: Option<Price>, usage: Usage) -> Option<f64> {
     price.map(|p| {
-        (usage.input_tokens as f64 * p.input_per_mtok
+        let cached = usage.cached_input_tokens.min(usage.input_tokens);
+        let fresh = usage.input_tokens - cached;
+        (fresh as f64 * p.input_per_mtok
+            + cached as f64 * p.cached_input_per_mtok.unwrap_or(p.input_per_mtok)
             + usage.output_tokens as f64 * p.output_per_mtok)
             / 1_000_000.0
     })
@@ -220,7 +224,31 @@ mod tests {
         Usage {
             input_tokens: i,
             output_tokens: o,
+            ..Usage::default()
         }
+    }
+
+    #[test]
+    fn cached_input_is_priced_at_its_own_price_or_the_input_price() {
+        let used = Usage {
+            cached_input_tokens: 600_000,
+            ..usage(1_000_000, 100_000)
+        };
+        let price = |cached| Price {
+            cached_input_per_mtok: cached,
+            input_per_mtok: 2.0,
+            output_per_mtok: 10.0,
+        };
+        // 400k fresh × $2 + 600k cached × $0.5 + 100k out × $10.
+        assert_eq!(cost(Some(price(Some(0.5))), used), Some(2.1));
+        assert_eq!(cost(Some(price(None)), used), Some(3.0));
+        // A count of cached tokens above the input is capped at the input.
+        let odd = Usage {
+            cached_input_tokens: 5_000_000,
+            ..usage(1_000_000, 0)
+        };
+        assert_eq!(cost(Some(price(Some(0.5))), odd), Some(0.5));
+        assert_eq!(cost(None, used), None);
     }
 
     #[test]

@@ -118,6 +118,7 @@ pub async fn call_model(
     }
     let kind = EventKind::LlmCall {
         attempts: journal.retries.load(Ordering::Relaxed) + 1,
+        cached_input_tokens: usage.cached_input_tokens,
         cost_usd: budget::cost(settings.price, usage),
         error: result.as_ref().err().map(ToString::to_string),
         estimated,
@@ -179,6 +180,7 @@ fn reserve(
     let usage = Usage {
         input_tokens: estimate.input_tokens.saturating_mul(u64::from(requests)),
         output_tokens: estimate.output_tokens.saturating_mul(u64::from(requests)),
+        ..Usage::default()
     };
     let need = Need {
         cost: budget::cost(price, usage).unwrap_or(0.0),
@@ -267,6 +269,10 @@ impl AttemptObserver for RetryJournal<'_> {
         let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
         spent.requests = spent.requests.saturating_add(1);
         spent.usage.input_tokens = spent.usage.input_tokens.saturating_add(usage.input_tokens);
+        spent.usage.cached_input_tokens = spent
+            .usage
+            .cached_input_tokens
+            .saturating_add(usage.cached_input_tokens);
         spent.usage.output_tokens = spent
             .usage
             .output_tokens
@@ -307,6 +313,7 @@ impl Drop for InFlight<'_> {
         }
         let kind = EventKind::LlmCall {
             attempts: 1,
+            cached_input_tokens: 0,
             cost_usd: budget::cost(self.price, self.need.usage),
             error: Some("cancelled before the model answered (a timeout); usage estimated".into()),
             estimated: true,

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::time::Instant;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::engine::budget::Reservations;
 use crate::engine::control::Policy;
@@ -202,8 +202,9 @@ pub struct Ctx {
     pub approve: bool,
     /// Who is asked otherwise.
     pub approver: Arc<dyn crate::engine::approval::Approver>,
-    /// Variables every prompt sees: `inputs`, `task`, `tools`, `workflow`.
-    pub base_vars: Map<String, Value>,
+    /// Variables every prompt sees: `inputs`, `task`, `tools`, `workflow` (built once; a
+    /// call's own variables are laid over them without copying them).
+    pub base_vars: minijinja::Value,
     pub models: ModelSet,
     /// For a child run: its parent's budget, which every model call must fit too.
     pub parent_budget: Option<crate::engine::budget_gate::ParentBudget>,
@@ -224,7 +225,6 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// The common prompt variables plus a role's own.
     /// The tools a plan may name, with their parameters, and whether steps carry `args`.
     pub fn plan_tools(&self) -> crate::engine::validate::PlanTools<'_> {
         crate::engine::validate::PlanTools {
@@ -246,11 +246,13 @@ impl Ctx {
         }
     }
 
-    pub fn vars(&self, extra: Value) -> Value {
-        let mut vars = self.base_vars.clone();
-        if let Value::Object(extra) = extra {
-            vars.extend(extra);
-        }
-        Value::Object(vars)
+    /// The common prompt variables plus a role's own (which win).
+    pub fn vars(&self, extra: minijinja::Value) -> minijinja::Value {
+        minijinja::value::merge_maps([extra, self.base_vars.clone()])
     }
+}
+
+/// A value as templates see it (one conversion; no JSON copy in between).
+pub(crate) fn template_value<S: serde::Serialize>(value: S) -> minijinja::Value {
+    minijinja::Value::from(minijinja::value::Serde(value))
 }

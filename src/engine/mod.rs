@@ -176,9 +176,7 @@ pub async fn run(config: RunConfig, sink: Arc<dyn EventSink>) -> Result<RunState
         "tools": tool_defs,
         "workflow": {"description": file.description, "name": file.name},
     });
-    let Value::Object(base_vars) = base_vars else {
-        unreachable!("json! of an object literal is an object")
-    };
+    let base_vars = crate::engine::context::template_value(&base_vars);
     let models: indexmap::IndexMap<Role, String> = config
         .models
         .choices

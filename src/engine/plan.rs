@@ -52,11 +52,11 @@ pub async fn make_plan(ctx: &Ctx) -> Result<Plan, Stop> {
     let mut feedback = String::new();
     let mut problem = Problem::None;
     for attempt in 1..=attempts {
-        let vars = ctx.vars(json!({
-            "feedback": feedback,
-            "max_steps": spec.max_steps,
-            "step_args": spec.step_args,
-        }));
+        let vars = ctx.vars(minijinja::context! {
+            feedback => feedback.as_str(),
+            max_steps => spec.max_steps,
+            step_args => crate::engine::context::template_value(spec.step_args),
+        });
         let prompt = ctx.prompts.render(Role::Planner, &vars).map_err(|e| {
             Stop::failed(
                 EndCause::Fatal,

@@ -5,6 +5,9 @@
 //! `revise` and `finish` accept every failure the replanner was shown (it planned around
 //! them, or decided the answer does not need them); `continue` accepts none.
 
+use std::collections::BTreeMap;
+
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::engine::Stop;
@@ -12,6 +15,7 @@ use crate::engine::call::{CallError, call_model};
 use crate::engine::context::Ctx;
 use crate::engine::control::Trigger;
 use crate::engine::direct;
+use crate::engine::prompts::Prompts;
 use crate::engine::reply::json_object;
 use crate::engine::validate::{PlanTools, Rules, parse_steps, steps_schema_for, validate};
 use crate::model::{Message, ModelRequest, ResponseFormat};
@@ -31,15 +35,15 @@ pub async fn replan(ctx: &Ctx, trigger: &Trigger) -> Result<(), Stop> {
             .map(|s| s.spec.id.clone())
             .collect();
         (
-            vars_for(state, trigger, spec.replan.max_replans),
+            vars_for(&ctx.prompts, state, trigger, spec.replan.max_replans),
             state.succeeded_ids(),
             failed,
             state.replans,
         )
     });
-    let prompt = ctx
+    let messages = ctx
         .prompts
-        .render(Role::Replanner, &ctx.vars(vars))
+        .messages(Role::Replanner, &ctx.vars(vars))
         .map_err(|e| {
             Stop::failed(
                 EndCause::Fatal,
@@ -56,7 +60,7 @@ pub async fn replan(ctx: &Ctx, trigger: &Trigger) -> Result<(), Stop> {
         tools: &tools,
     };
     let mut request = ModelRequest {
-        messages: vec![Message::user(prompt)],
+        messages,
         response_format: ResponseFormat::Json {
             name: "decision".into(),
             schema: decision_schema(&ctx.plan_tools(), spec.plan.max_steps),
@@ -205,25 +209,97 @@ fn decision_schema(tools: &PlanTools, max_steps: u32) -> Value {
     })
 }
 
-/// The replanner's own variables: `plan`, `results`, `failed_step`, `replans_left`.
-fn vars_for(state: &RunState, trigger: &Trigger, max_replans: u32) -> Value {
-    let plan: Vec<Value> = state
-        .steps
-        .values()
-        .map(|s| {
-            json!({
-                "attempts": s.attempts,
-                "depends_on": s.spec.depends_on,
-                "description": s.spec.description,
-                "error": s.error,
-                "expected": s.spec.expected,
-                "id": s.spec.id,
-                "result": s.result,
-                "status": s.status.as_str(),
-                "tool": s.spec.tool,
+/// Characters of a finished step's result (or error) in the replanner's compact view.
+pub(crate) const DONE_RESULT_CHARS: usize = 200;
+
+/// One finished step in the compact view: its result on one line, cut short.
+#[derive(Serialize)]
+struct DoneLine<'a> {
+    id: &'a str,
+    result: String,
+    status: &'static str,
+}
+
+/// One step that has not finished, by id and description.
+#[derive(Serialize)]
+struct PendingLine<'a> {
+    description: &'a str,
+    id: &'a str,
+}
+
+/// The replanner's own variables, only those its templates read: `done`, `pending`,
+/// `failed_step` and `replans_left` for the built-in prompt; `plan` (every step with every
+/// field) and `results` for workflows' own prompts that use them.
+fn vars_for(
+    prompts: &Prompts,
+    state: &RunState,
+    trigger: &Trigger,
+    max_replans: u32,
+) -> minijinja::Value {
+    let uses = |name: &str| prompts.uses(Role::Replanner, name);
+    let failed_id = match trigger {
+        Trigger::OnFailure { step, .. } => Some(step.as_str()),
+        _ => None,
+    };
+    let mut vars: BTreeMap<&str, minijinja::Value> = BTreeMap::new();
+    if uses("plan") {
+        let plan: Vec<Value> = state
+            .steps
+            .values()
+            .map(|s| {
+                json!({
+                    "attempts": s.attempts,
+                    "depends_on": s.spec.depends_on,
+                    "description": s.spec.description,
+                    "error": s.error,
+                    "expected": s.spec.expected,
+                    "id": s.spec.id,
+                    "result": s.result,
+                    "status": s.status.as_str(),
+                    "tool": s.spec.tool,
+                })
             })
-        })
-        .collect();
+            .collect();
+        vars.insert("plan", crate::engine::context::template_value(plan));
+    }
+    if uses("results") {
+        vars.insert(
+            "results",
+            crate::engine::context::template_value(results(state)),
+        );
+    }
+    if uses("done") {
+        let done: Vec<DoneLine> = state
+            .steps
+            .values()
+            .filter(|s| Some(s.spec.id.as_str()) != failed_id)
+            .filter_map(|s| {
+                let text = match s.status {
+                    StepStatus::Succeeded => s.result.as_deref(),
+                    StepStatus::Failed | StepStatus::Skipped => s.error.as_deref(),
+                    StepStatus::Pending | StepStatus::Running => return None,
+                };
+                Some(DoneLine {
+                    id: &s.spec.id,
+                    result: one_line(text.unwrap_or_default(), DONE_RESULT_CHARS),
+                    status: s.status.as_str(),
+                })
+            })
+            .collect();
+        vars.insert("done", crate::engine::context::template_value(done));
+    }
+    if uses("pending") {
+        let pending: Vec<PendingLine> = state
+            .steps
+            .values()
+            .filter(|s| matches!(s.status, StepStatus::Pending | StepStatus::Running))
+            .map(|s| PendingLine {
+                description: &s.spec.description,
+                id: &s.spec.id,
+            })
+            .collect();
+        vars.insert("pending", crate::engine::context::template_value(pending));
+    }
     let failed_step = match trigger {
         Trigger::OnFailure { error, step } => {
             let s = state.step(step);
@@ -236,12 +312,29 @@ fn vars_for(state: &RunState, trigger: &Trigger, max_replans: u32) -> Value {
         }
         _ => Value::Null,
     };
-    json!({
-        "failed_step": failed_step,
-        "plan": plan,
-        "replans_left": max_replans.saturating_sub(state.replans),
-        "results": results(state),
-    })
+    vars.insert(
+        "failed_step",
+        crate::engine::context::template_value(failed_step),
+    );
+    vars.insert(
+        "replans_left",
+        minijinja::Value::from(max_replans.saturating_sub(state.replans)),
+    );
+    minijinja::Value::from(vars)
+}
+
+/// `text` on one line (line breaks and tabs become spaces), cut after `max` characters with
+/// `…`.
+pub(crate) fn one_line(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max * 4 + 3));
+    for (i, c) in text.trim().chars().enumerate() {
+        if i == max {
+            out.push('…');
+            break;
+        }
+        out.push(if c.is_control() { ' ' } else { c });
+    }
+    out
 }
 
 /// Finished steps as `{id, description, status, result}` (a failure's error as its result).
@@ -281,5 +374,13 @@ mod tests {
         );
         let e = parse_decision(r#"{"decision": "revise"}"#).err();
         assert_eq!(e.as_deref(), Some("the reply has no `steps` list"));
+    }
+
+    #[test]
+    fn compact_results_are_one_line_and_cut_by_characters() {
+        assert_eq!(one_line("  a\nb\tc  ", 10), "a b c");
+        assert_eq!(one_line("ééééé", 3), "ééé…");
+        assert_eq!(one_line("abc", 3), "abc");
+        assert_eq!(one_line("", 3), "");
     }
 }

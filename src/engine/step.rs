@@ -102,7 +102,7 @@ pub(crate) async fn tool_loop(
     attempt: u32,
     calls_before: u32,
 ) -> StepEnd {
-    let vars = ctx.vars(json!({
+    let vars = ctx.vars(crate::engine::context::template_value(json!({
         "context": context_for(ctx, step),
         "step": {
             "attempt": attempt,
@@ -112,7 +112,7 @@ pub(crate) async fn tool_loop(
             "id": step.id,
             "tool": step.tool,
         },
-    }));
+    })));
     let prompt = match ctx.prompts.render(Role::Executor, &vars) {
         Ok(p) => p,
         Err(e) => return StepEnd::Fatal(format!("cannot render the executor prompt: {e}")),

@@ -26,7 +26,9 @@ pub async fn synthesize(ctx: &Ctx) -> Result<Value, Stop> {
         .as_ref()
         .map(|s| serde_json::to_string_pretty(s).unwrap_or_default());
     let results = ctx.recorder.with_state(results);
-    let vars = ctx.vars(json!({"output_schema": schema_text, "results": results}));
+    let vars = ctx.vars(crate::engine::context::template_value(
+        json!({"output_schema": schema_text, "results": results}),
+    ));
     let prompt = ctx.prompts.render(Role::Synthesizer, &vars).map_err(|e| {
         Stop::failed(
             EndCause::Fatal,

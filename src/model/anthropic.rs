@@ -23,6 +23,11 @@ pub const API_VERSION: &str = "2023-06-01";
 /// budget set a cap.
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
 
+/// A prompt-cache breakpoint: Anthropic caches the request up to the block carrying it.
+fn cache_point() -> Value {
+    json!({"type": "ephemeral"})
+}
+
 /// A Claude model.
 #[derive(Debug)]
 pub struct AnthropicModel {
@@ -66,7 +71,12 @@ impl AnthropicModel {
             .map(|m| m.content.as_str())
             .collect();
         if !system.is_empty() {
-            body.insert("system".into(), json!(system.join("\n\n")));
+            // The system part of a prompt is what stays the same during a run (pe's prompts
+            // put it first): a cache breakpoint makes Anthropic cache the tools and it.
+            body.insert(
+                "system".into(),
+                json!([{"type": "text", "text": system.join("\n\n"), "cache_control": cache_point()}]),
+            );
         }
         body.insert("messages".into(), Value::Array(turns(&request.messages)));
         let mut tools: Vec<Value> = request
@@ -92,7 +102,9 @@ impl AnthropicModel {
                 body.insert("tool_choice".into(), choice);
             }
         }
-        if !tools.is_empty() {
+        if let Some(last) = tools.last_mut().and_then(Value::as_object_mut) {
+            // Tools come first in Anthropic's cache order and do not change during a run.
+            last.insert("cache_control".into(), cache_point());
             body.insert("tools".into(), Value::Array(tools));
         }
         if let Some(t) = request.temperature {
@@ -186,7 +198,10 @@ fn decode(body: Value, format: Option<&str>) -> Result<ModelResponse, String> {
         body.pointer(&format!("/usage/{key}"))
             .and_then(Value::as_u64)
     };
+    // Anthropic counts cache reads and writes apart from `input_tokens`; pe's input is all
+    // three, of which the reads are cached (writes are priced as input).
     let usage = Usage {
+        cached_input_tokens: count("cache_read_input_tokens").unwrap_or(0),
         input_tokens: count("input_tokens")
             .unwrap_or(0)
             .saturating_add(count("cache_creation_input_tokens").unwrap_or(0))
@@ -279,6 +294,57 @@ mod tests {
     }
 
     #[test]
+    fn the_system_part_and_the_tools_carry_cache_breakpoints() {
+        let endpoint = Endpoint::new(crate::model::http_client::EndpointConfig {
+            auth: None,
+            headers: Vec::new(),
+            key_var: None,
+            max_response_bytes: 1024,
+            model: "claude".into(),
+            policy: crate::model::retry::RetryPolicy::new(None),
+            provider: "anthropic".into(),
+            timeout: std::time::Duration::from_secs(1),
+            url: "http://127.0.0.1:9/v1/messages".into(),
+        })
+        .unwrap();
+        let model = AnthropicModel::new(endpoint, "anthropic/claude".into());
+        let request = ModelRequest {
+            messages: vec![Message::system("stable"), Message::user("changing")],
+            tools: vec![
+                crate::model::ToolDefinition {
+                    description: "a".into(),
+                    name: "a".into(),
+                    parameters: json!({"type": "object"}),
+                },
+                crate::model::ToolDefinition {
+                    description: "b".into(),
+                    name: "b".into(),
+                    parameters: json!({"type": "object"}),
+                },
+            ],
+            ..ModelRequest::default()
+        };
+        let body = model.body(&request);
+        assert_eq!(
+            body["system"],
+            json!([{"type": "text", "text": "stable", "cache_control": {"type": "ephemeral"}}])
+        );
+        assert_eq!(
+            body["tools"],
+            json!([
+                {"name": "a", "description": "a", "input_schema": {"type": "object"}},
+                {"name": "b", "description": "b", "input_schema": {"type": "object"}, "cache_control": {"type": "ephemeral"}}
+            ])
+        );
+        let plain = model.body(&ModelRequest {
+            messages: vec![Message::user("only")],
+            ..ModelRequest::default()
+        });
+        assert_eq!(plain.get("system"), None);
+        assert_eq!(plain.get("tools"), None);
+    }
+
+    #[test]
     fn the_forced_tool_input_is_the_structured_answer() {
         let body = json!({
             "content": [{"type": "tool_use", "id": "x", "name": "plan", "input": {"steps": []}}],
@@ -291,6 +357,7 @@ mod tests {
         assert_eq!(
             r.usage,
             Usage {
+                cached_input_tokens: 5,
                 input_tokens: 15,
                 output_tokens: 7
             }

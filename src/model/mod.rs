@@ -42,6 +42,7 @@ pub trait Model: Send + Sync {
         Usage {
             input_tokens: request.input_estimate(),
             output_tokens: request.max_output_tokens.unwrap_or(0),
+            ..Usage::default()
         }
     }
 
@@ -242,8 +243,17 @@ pub struct ModelResponse {
 /// Tokens one call consumed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
+    /// Of `input_tokens`, those the provider read from its prompt cache (OpenAI's
+    /// `prompt_tokens_details.cached_tokens`, Anthropic's `cache_read_input_tokens`); priced
+    /// at `price.cached_input_per_mtok`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cached_input_tokens: u64,
     pub input_tokens: u64,
     pub output_tokens: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Usage {

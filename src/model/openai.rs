@@ -427,6 +427,7 @@ mod tests {
             Usage {
                 input_tokens: 50,
                 output_tokens: 5,
+                ..Usage::default()
             },
             false,
         );

@@ -204,8 +204,15 @@ pub fn decode(
         });
     }
     let reported = body.get("usage").and_then(|u| {
+        let input_tokens = u.get("prompt_tokens")?.as_u64()?;
         Some(Usage {
-            input_tokens: u.get("prompt_tokens")?.as_u64()?,
+            // A server claiming more cached tokens than input tokens is not believed.
+            cached_input_tokens: u
+                .pointer("/prompt_tokens_details/cached_tokens")
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+                .min(input_tokens),
+            input_tokens,
             output_tokens: u
                 .get("completion_tokens")
                 .and_then(Value::as_u64)
@@ -221,6 +228,7 @@ pub fn decode(
                 .iter()
                 .map(|c| estimate_tokens(&arguments_text(&c.arguments)))
                 .sum::<u64>(),
+        ..Usage::default()
     });
     let response = ModelResponse {
         text,
@@ -350,19 +358,31 @@ mod tests {
             (
                 Usage {
                     input_tokens: 7,
-                    output_tokens: 3
+                    output_tokens: 3,
+                    ..Usage::default()
                 },
                 false,
                 false
             )
         );
+        let cached = |n: u64| {
+            let body = answer(
+                json!({"prompt_tokens": 7, "completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": n}}),
+                "stop",
+            );
+            decode(body, "", &id).unwrap().0.usage.cached_input_tokens
+        };
+        assert_eq!(cached(5), 5);
+        // More cached tokens than input tokens is not believed.
+        assert_eq!(cached(70), 7);
         let (r, estimated) = decode(answer(Value::Null, "length"), "abcd", &id).unwrap();
         assert_eq!(
             (r.usage, estimated, r.truncated),
             (
                 Usage {
                     input_tokens: 1,
-                    output_tokens: 2
+                    output_tokens: 2,
+                    ..Usage::default()
                 },
                 true,
                 true

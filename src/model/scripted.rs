@@ -189,6 +189,7 @@ impl ScriptedModel {
     fn usage_of(reply: &ScriptedReply, request: &ModelRequest, output: &str) -> Usage {
         match reply.usage {
             Some(u) => Usage {
+                cached_input_tokens: u.cached_input_tokens.min(u.input_tokens),
                 input_tokens: u.input_tokens,
                 output_tokens: u.output_tokens,
             },
@@ -196,6 +197,7 @@ impl ScriptedModel {
             None => Usage {
                 input_tokens: estimate_tokens(&request.prompt_text()),
                 output_tokens: estimate_tokens(output),
+                ..Usage::default()
             },
         }
     }
@@ -370,7 +372,8 @@ mod tests {
             m.estimate(&req),
             Usage {
                 input_tokens: 10,
-                output_tokens: 5
+                output_tokens: 5,
+                ..Usage::default()
             }
         );
         let r = block(m.complete(&req)).unwrap();

@@ -42,6 +42,9 @@ pub enum EventKind {
         /// HTTP attempts the call took (absent when 1); each failed one has an `llm_retry`.
         #[serde(default = "one", skip_serializing_if = "is_one")]
         attempts: u32,
+        /// Of `input_tokens`, those read from the provider's prompt cache (absent when 0).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        cached_input_tokens: u64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cost_usd: Option<f64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -295,6 +298,10 @@ fn one() -> u32 {
     1
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 fn is_one(n: &u32) -> bool {
     *n == 1
 }
@@ -476,6 +483,9 @@ pub enum ToolOutcome {
 /// Calls, requests, tokens and cost, for the run and per role.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct UsageTotals {
+    /// Of `input_tokens`, those read from providers' prompt caches.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cached_input_tokens: u64,
     pub cost_usd: f64,
     pub input_tokens: u64,
     /// Model calls the engine made (a planner attempt, an executor turn, …).
@@ -495,6 +505,8 @@ pub struct UsageTotals {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RoleUsage {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cached_input_tokens: u64,
     pub cost_usd: f64,
     pub input_tokens: u64,
     pub llm_calls: u64,
@@ -541,6 +553,13 @@ impl UsageTotals {
             .entry(role)
             .or_default()
             .add(requests, input_tokens, output_tokens, cost_usd);
+    }
+
+    /// Adds input tokens a call of `role` read from the provider's prompt cache.
+    pub fn add_cached(&mut self, role: Role, cached: u64) {
+        self.cached_input_tokens = self.cached_input_tokens.saturating_add(cached);
+        let r = self.per_role.entry(role).or_default();
+        r.cached_input_tokens = r.cached_input_tokens.saturating_add(cached);
     }
 
     pub fn role(&self, role: Role) -> RoleUsage {

@@ -325,6 +325,7 @@ impl RunState {
                 ..
             } => self.step_finished(event, step, *status, *then, result, error, *duration_ms),
             EventKind::LlmCall {
+                cached_input_tokens,
                 cost_usd,
                 input_tokens,
                 output_tokens,
@@ -339,6 +340,9 @@ impl RunState {
                     *output_tokens,
                     cost_usd.unwrap_or(0.0),
                 );
+                if *cached_input_tokens > 0 {
+                    self.usage.add_cached(*role, *cached_input_tokens);
+                }
                 self.usage.priced |= cost_usd.is_some();
             }
             // Retries are visible in the journal; they change no state and use no budget.
@@ -627,6 +631,7 @@ mod tests {
                 7,
                 EventKind::LlmCall {
                     attempts: 1,
+                    cached_input_tokens: 0,
                     cost_usd: Some(0.5),
                     error: None,
                     estimated: false,

@@ -1,5 +1,6 @@
-//! The journal writer: a thread that appends each event to the store and then shows it to
-//! an observer (the progress view). The engine hands events over a channel, so no database
+//! The journal writer: a thread that appends events to the store — every event queued
+//! while it was busy in one transaction — and then shows them to an observer (the progress
+//! view). The engine hands events over a channel, so no database
 //! or terminal I/O ever runs on the async runtime; the channel keeps their order. The
 //! engine waits for [`WriterHandle::durable`] before anything changes the world (a tool
 //! runs), and the first write error stops every later write and is reported to the engine
@@ -89,11 +90,21 @@ pub struct Writer {
 
 impl Writer {
     /// Starts writing events of `run` into `journal`, then passing them to `observer`.
-    pub fn spawn(journal: Journal, run: String, observer: Observer) -> Writer {
+    /// Events queued together are committed together; `cut_after` ends a group at that
+    /// event (the crash hook of the tests kills the process there, and the journal must end
+    /// exactly at it).
+    pub fn spawn(
+        journal: Journal,
+        run: String,
+        observer: Observer,
+        cut_after: Option<u64>,
+    ) -> Writer {
         let (tx, rx) = channel();
         let progress = Arc::new(watch::Sender::new(Progress::default()));
         let reporter = Arc::clone(&progress);
-        let thread = std::thread::spawn(move || write_loop(journal, &run, rx, observer, &reporter));
+        let thread = std::thread::spawn(move || {
+            write_loop(journal, &run, rx, observer, &reporter, cut_after)
+        });
         Writer {
             handle: WriterHandle { progress, tx },
             thread,
@@ -117,36 +128,48 @@ impl Writer {
     }
 }
 
+/// The most events committed in one transaction: a bound on what one commit holds in
+/// memory and on how long the first of them waits for it.
+const MAX_GROUP: usize = 256;
+
 fn write_loop(
     mut journal: Journal,
     run: &str,
     rx: Receiver<Event>,
     mut observer: Observer,
     progress: &watch::Sender<Progress>,
+    cut_after: Option<u64>,
 ) -> Result<Journal, JournalError> {
-    let mut failed = None;
-    for event in rx {
-        if failed.is_some() {
-            continue;
-        }
-        match journal.append(run, &event) {
-            Ok(()) => {
-                progress.send_modify(|p| p.committed = event.seq);
-                observer(&event);
-            }
-            Err(e) => {
-                let reason = format!(
-                    "cannot write event {} ({}): {e}",
-                    event.seq,
-                    event.kind.name()
-                );
-                progress.send_modify(|p| p.failed = Some(reason));
-                failed = Some(e);
+    let mut group: Vec<Event> = Vec::new();
+    // Blocks for the first event of a group, then takes what else is queued already: one
+    // commit for every event the engine emitted while the previous group was written.
+    while let Ok(first) = rx.recv() {
+        group.clear();
+        group.push(first);
+        while group.len() < MAX_GROUP
+            && cut_after.is_none_or(|cut| group[group.len() - 1].seq != cut)
+        {
+            match rx.try_recv() {
+                Ok(event) => group.push(event),
+                Err(_) => break,
             }
         }
+        if let Err(e) = journal.append_group(run, &group) {
+            let event = &group[0];
+            let reason = format!(
+                "cannot write event {} ({}): {e}",
+                event.seq,
+                event.kind.name()
+            );
+            progress.send_modify(|p| p.failed = Some(reason));
+            // Nothing more is written; the engine learns it at its next event.
+            return Err(e);
+        }
+        let last = group[group.len() - 1].seq;
+        progress.send_modify(|p| p.committed = last);
+        for event in &group {
+            observer(event);
+        }
     }
-    match failed {
-        Some(e) => Err(e),
-        None => Ok(journal),
-    }
+    Ok(journal)
 }

@@ -234,6 +234,9 @@ pub struct ModelSettings {
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Price {
+    /// Input tokens read from the provider's prompt cache (`input_per_mtok` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input_per_mtok: Option<f64>,
     pub input_per_mtok: f64,
     pub output_per_mtok: f64,
 }

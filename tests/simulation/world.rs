@@ -163,6 +163,7 @@ impl Model for SimModel {
         response.usage = Usage {
             input_tokens: estimate_tokens(&request.prompt_text()),
             output_tokens: self.scenario.output_tokens.min(cap),
+            ..Usage::default()
         };
         Ok(response)
     }

@@ -83,6 +83,7 @@ impl Model for LocalModel {
             usage: Usage {
                 input_tokens: out.prompt_tokens,
                 output_tokens: out.output_tokens,
+                ..Usage::default()
             },
         })
     }
