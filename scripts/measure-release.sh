@@ -4,8 +4,10 @@
 # usage: scripts/measure-release.sh MODEL [SEEDS] [VERSIONS...]   (MODEL: smollm2-135m, gemma3-270m)
 # The seed goes in through the workflow's own `models.default.seed` (a temporary copy of
 # the workflow with a `models:` block); nothing else differs from the shipped file.
-# Prints one line per run and a summary; needs ./target/release/pe and the model installed.
+# Prints one line per run and a summary; needs the model installed. PE=path picks the binary
+# (default ./target/debug/pe: llama.cpp is optimised in debug builds too).
 set -euo pipefail
+pe=${PE:-./target/debug/pe}
 cd "$(dirname "$0")/.."
 model=${1:?model name}
 seeds=${2:-10}
@@ -23,11 +25,11 @@ for version in "${versions[@]}"; do
     store="$work/store-$version-$seed"
     t0=$(date +%s.%N)
     set +e
-    timeout 400 ./target/release/pe exec "$wf" -i "version=$version" --json --store "$store" >"$work/out.json" 2>"$work/err.txt"
+    timeout 400 "$pe" exec "$wf" -i "version=$version" --json --store "$store" >"$work/out.json" 2>"$work/err.txt"
     set -e
     secs=$(echo "$(date +%s.%N) - $t0" | bc)
     status=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("status"))' "$work/out.json" 2>/dev/null || echo error)
-    fixed=$(./target/release/pe show latest --json --store "$store" 2>/dev/null | python3 -c '
+    fixed=$("$pe" show latest --json --store "$store" 2>/dev/null | python3 -c '
 import json, sys
 n = 0
 for line in sys.stdin:
