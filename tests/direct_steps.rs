@@ -302,3 +302,106 @@ output:
         .collect();
     assert_eq!(found, want);
 }
+
+/// Random DAGs of direct steps whose only dependencies are references in `args`, run in
+/// parallel, 40 seeds: a step starts only after every step it reads succeeded, a step that
+/// reads a failed step never runs, and (failures accepted by `then: skip`) the run is
+/// `completed` (exit 0) exactly when some step succeeded.
+#[test]
+fn references_order_parallel_direct_steps_on_every_seed() {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |n: u64| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) % n
+    };
+    for seed in 0..40 {
+        let count = 2 + next(7) as usize;
+        let mut reads: Vec<Vec<usize>> = Vec::new();
+        let mut plan = String::new();
+        for i in 0..count {
+            let fails = next(5) == 0;
+            let mine: Vec<usize> = if fails {
+                Vec::new()
+            } else {
+                (0..i).filter(|_| next(3) == 0).collect()
+            };
+            let text = if fails {
+                "boom".to_string()
+            } else {
+                let refs: Vec<String> = mine
+                    .iter()
+                    .map(|j| format!("{{{{ steps.s{j}.result }}}}"))
+                    .collect();
+                format!("s{i}:{}", refs.join(","))
+            };
+            plan.push_str(&format!(
+                "    - {{id: s{i}, description: s{i}, tool: echo, args: {{text: '{text}'}}}}\n"
+            ));
+            reads.push(mine);
+        }
+        let workflow = format!(
+            "version: 1\nname: dag\ntask: t\nmodels: {{default: scripted/replies.yaml}}\n\
+             tools:\n  echo:\n    description: Echo.\n\
+             \x20   parameters: {{type: object, properties: {{text: {{type: string}}}}, required: [text]}}\n\
+             \x20   mock:\n      cases:\n        - {{when: {{text: boom}}, error: exploded}}\n\
+             \x20     result: '{{{{ args.text }}}}'\n\
+             plan:\n  parallel: true\n  max_concurrency: 4\n  max_steps: 10\n  steps:\n{plan}\
+             replan: {{when: never, on_step_failure: {{then: skip}}}}\n\
+             output: {{template: done}}\n"
+        );
+        let case = Case::new(&workflow, "{}\n");
+        let run = case.exec(&[]);
+        let events = case.events();
+        let mut succeeded_any = false;
+        for (i, mine) in reads.iter().enumerate() {
+            let id = format!("s{i}");
+            let status = run.step(&id)["status"].as_str().unwrap().to_string();
+            succeeded_any |= status == "succeeded";
+            let started = events
+                .iter()
+                .find(|e| e["type"] == "step_started" && e["step"] == id.as_str())
+                .map(|e| e["seq"].as_u64().unwrap());
+            for j in mine {
+                let dep = format!("s{j}");
+                let dep_ok = run.step(&dep)["status"] == "succeeded";
+                match started {
+                    Some(seq) => {
+                        assert!(
+                            dep_ok,
+                            "seed {seed}: {id} ran though {dep} did not succeed\n{workflow}"
+                        );
+                        let done = events
+                            .iter()
+                            .find(|e| {
+                                e["type"] == "step_finished"
+                                    && e["step"] == dep.as_str()
+                                    && e["status"] == "succeeded"
+                            })
+                            .map(|e| e["seq"].as_u64().unwrap())
+                            .unwrap();
+                        assert!(
+                            done < seq,
+                            "seed {seed}: {id} started before {dep} finished\n{workflow}"
+                        );
+                    }
+                    None => assert!(
+                        !dep_ok || status == "skipped",
+                        "seed {seed}: {id} never started ({status})\n{workflow}"
+                    ),
+                }
+            }
+        }
+        // `then: skip` accepts every failure (docs/semantics.md): the run completes exactly
+        // when some step succeeded.
+        let completed = run.status() == "completed";
+        assert_eq!(
+            completed,
+            succeeded_any,
+            "seed {seed}: {}\n{workflow}",
+            run.status()
+        );
+        assert_eq!(run.code == 0, completed, "seed {seed}");
+    }
+}
