@@ -252,7 +252,13 @@ pub(crate) enum NameKind {
 pub(crate) fn inspect(text: &str) -> Result<Inspection, TemplateError> {
     let env = environment();
     let tmpl = env.template_from_str(text).map_err(syntax_error)?;
-    let variables = tmpl.undeclared_variables(true).into_iter().collect();
+    // Functions every template has (`range`, `dict`, `namespace`, …) are not variables.
+    let globals: std::collections::HashSet<&str> = env.globals().map(|(name, _)| name).collect();
+    let variables = tmpl
+        .undeclared_variables(true)
+        .into_iter()
+        .filter(|v| !globals.contains(v.split('.').next().unwrap_or(v)))
+        .collect();
     let compiled = get_compiled_template(&tmpl);
     let mut state = env.empty_state();
     let mut unknown: Vec<UnknownName> = Vec::new();
@@ -422,6 +428,14 @@ fn evaluate<S: serde::Serialize>(expr: &str, ctx: &S) -> Result<serde_json::Valu
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn builtin_functions_are_not_variables() {
+        let vars =
+            variables("{% for i in range(3) %}{{ i }}{% endfor %}{{ dict(a=1).a }}{{ namespace() }}{{ inputs.x }}")
+                .unwrap();
+        assert_eq!(vars.into_iter().collect::<Vec<_>>(), ["inputs.x"]);
+    }
 
     #[test]
     fn plan_args_keep_the_type_of_a_sole_expression() {
