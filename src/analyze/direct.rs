@@ -44,8 +44,9 @@ impl Analyzer<'_> {
                 );
                 continue;
             };
-            for (pointer, text) in templated_leaves(args) {
-                self.template(&format!("{base}{pointer}"), &text, vars::RESULTS, None);
+            let leaves = templated_leaves(args);
+            for (pointer, text) in &leaves {
+                self.template(&format!("{base}{pointer}"), text, vars::RESULTS, None);
             }
             for id in references(args).steps {
                 let (message, label) = if id == step.id {
@@ -61,8 +62,8 @@ impl Analyzer<'_> {
                 } else {
                     continue;
                 };
-                let at = templated_leaves(args)
-                    .into_iter()
+                let at = leaves
+                    .iter()
                     .find(|(_, text)| text.contains(id.as_str()))
                     .map(|(pointer, _)| format!("{base}{pointer}"))
                     .unwrap_or(base.clone());
@@ -77,8 +78,7 @@ impl Analyzer<'_> {
                 // Reported by the fixed plan's check.
                 continue;
             }
-            let templated: Vec<String> =
-                templated_leaves(args).into_iter().map(|(p, _)| p).collect();
+            let templated: Vec<String> = leaves.into_iter().map(|(p, _)| p).collect();
             if let Err(e) = toolbox.check_written(tool, args, &templated) {
                 self.push(
                     Diagnostic::new(

@@ -123,7 +123,7 @@ async fn attempt_direct(ctx: &Ctx, step: &StepSpec, attempt: u32) -> Result<Step
     };
     let vars = json!({
         "inputs": ctx.tool_ctx.inputs,
-        "steps": step_results(ctx, &references(args).steps),
+        "steps": steps_var(ctx, Some(&references(args).steps)),
     });
     let arguments = template::render_args(args, &vars)
         .map_err(|e| format!("the step's args do not render: {e}"))?;
@@ -144,15 +144,21 @@ async fn attempt_direct(ctx: &Ctx, step: &StepSpec, attempt: u32) -> Result<Step
     }
 }
 
-/// `steps.ID` for the steps `ids`: `result` (or `error`) and `status`. A step that has not
-/// succeeded has no `result`, so reading it is an error rather than an empty string.
-fn step_results(ctx: &Ctx, ids: &BTreeSet<String>) -> Value {
+/// The `steps` variable of `args` and `output.template`: each step by id, in plan order, with
+/// `status`, `description`, `tool`, and `result` (succeeded) or `error` (failed). A step
+/// without a result has no `result` key, so reading it is an error rather than an empty
+/// string. `only` limits it to the steps a template reads.
+pub fn steps_var(ctx: &Ctx, only: Option<&BTreeSet<String>>) -> Value {
     ctx.recorder.with_state(|state| {
         let mut map = Map::new();
-        for id in ids {
-            let Some(s) = state.step(id) else { continue };
+        for s in state.steps.values() {
+            if only.is_some_and(|ids| !ids.contains(&s.spec.id)) {
+                continue;
+            }
             let mut entry = Map::new();
+            entry.insert("description".into(), json!(s.spec.description));
             entry.insert("status".into(), json!(s.status.as_str()));
+            entry.insert("tool".into(), json!(s.spec.tool));
             match s.status {
                 StepStatus::Succeeded => {
                     entry.insert("result".into(), json!(s.result.clone().unwrap_or_default()));
@@ -162,7 +168,7 @@ fn step_results(ctx: &Ctx, ids: &BTreeSet<String>) -> Value {
                 }
                 _ => {}
             }
-            map.insert(id.clone(), Value::Object(entry));
+            map.insert(s.spec.id.clone(), Value::Object(entry));
         }
         Value::Object(map)
     })

@@ -121,24 +121,7 @@ pub async fn synthesize(ctx: &Ctx) -> Result<Value, Stop> {
 /// order: `status`, `description`, `tool`, and `result` or `error`). With `output.schema` the
 /// rendered text must be JSON valid against it; no model is asked to repair it.
 fn rendered(ctx: &Ctx, template: &str) -> Result<Value, Stop> {
-    let steps = ctx.recorder.with_state(|state| {
-        let mut map = serde_json::Map::new();
-        for s in state.steps.values() {
-            let mut entry = json!({
-                "description": s.spec.description,
-                "status": s.status.as_str(),
-                "tool": s.spec.tool,
-            });
-            if let Some(result) = &s.result {
-                entry["result"] = json!(result);
-            }
-            if let Some(error) = &s.error {
-                entry["error"] = json!(error);
-            }
-            map.insert(s.spec.id.clone(), entry);
-        }
-        Value::Object(map)
-    });
+    let steps = crate::engine::direct::steps_var(ctx, None);
     let vars = json!({"inputs": ctx.tool_ctx.inputs, "steps": steps});
     let mut text = crate::template::render(template, &vars).map_err(|e| {
         Stop::failed(
